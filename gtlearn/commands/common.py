@@ -1,0 +1,44 @@
+"""Small helpers shared by CLI verbs (no heavy imports)."""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+from gtlearn.errors import GtlearnError
+
+
+def default_out(*parts: str) -> Path:
+    """runs/<parts joined>_<timestamp>, with the game string made filesystem-safe."""
+    stem = "_".join(re.sub(r"[^A-Za-z0-9+.-]+", "-", p).strip("-") for p in parts if p)
+    return Path("runs") / f"{stem}_{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def parse_params(items: list[str] | None) -> dict:
+    """``["alpha=1.5", "order=discount_then_add"]`` -> {"alpha": 1.5, "order": "discount_then_add"}."""
+    out: dict = {}
+    for item in items or []:
+        if "=" not in item:
+            raise GtlearnError(f"parameter {item!r} must look like name=value")
+        key, raw = item.split("=", 1)
+        key = key.strip()
+        if not key.isidentifier():
+            raise GtlearnError(f"parameter name {key!r} is not a valid identifier")
+        value: object = raw
+        for cast in (int, float):
+            try:
+                value = cast(raw)
+                break
+            except ValueError:
+                continue
+        if raw.lower() in ("true", "false"):
+            value = raw.lower() == "true"
+        out[key] = value
+    return out
+
+
+def positive(name: str, value: int, allow_zero: bool = False) -> int:
+    if value < 0 or (value == 0 and not allow_zero):
+        raise GtlearnError(f"--{name} must be {'non-negative' if allow_zero else 'positive'}, got {value}")
+    return value

@@ -1,0 +1,1 @@
+"""How equilibria are found: exact best response / NashConv, the CFR family, PSRO."""

@@ -1,0 +1,193 @@
+"""The CFR engine: one vectorized implementation of tabular CFR, many rules.
+
+The engine owns the traversal; an algorithm is a :class:`~solvers.cfr.rules.base.Rule`
+(specs/cfr.md §3). Each pass for player p is exact (chance enumerated) and vectorized over the
+compiled tree, level by level:
+
+1. edge probabilities from the current profile, then two forward sweeps: pi_{-p}(h) (chance
+   included) and p's own reach pi_p(h);
+2. a backward sweep of v_p(h);
+3. Q(I, a) = sum_{h in I} pi_{-p}(h) v_p(h.a) by one bincount over p's edges, and the
+   instantaneous regret r^t(I, a) = Q(I, a) - sum_b sigma^t(I, b) Q(I, b);
+4. the rule: update_regrets -> accumulate_average (with sigma^t, the policy used in the pass,
+   and x_p(I)) -> policy_from_regrets, every output validated.
+
+Alternating updates (Gauss-Seidel, OpenSpiel's default) are the default; ``alternating=False``
+evaluates every player against sigma^t before any update. With the rules cfr, cfr+, lcfr and
+dcfr this reproduces OpenSpiel's CFRSolver, CFRPlusSolver, LCFRSolver and DCFRSolver up to
+floating-point summation order (tested).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from games.tree import GameTree
+from gtlearn.backend import get_xp, to_numpy
+from gtlearn.errors import InvalidRuleOutput
+from solvers.cfr.loading import make_rule
+from solvers.cfr.rules.base import Rule
+from solvers.sweeps import Sweeps
+
+
+class CFRSolver:
+    """Tabular CFR with a pluggable rule over a compiled game tree.
+
+    >>> tree = compile_game("kuhn_poker")
+    >>> solver = CFRSolver(tree, rule="cfr+")
+    >>> solver.run(100)
+    >>> solver.exploitability()
+    """
+
+    def __init__(
+        self,
+        tree: GameTree,
+        rule: str | Rule = "cfr",
+        *,
+        alternating: bool = True,
+        device: str = "cpu",
+        validate: bool = True,
+        rule_kwargs: dict | None = None,
+    ) -> None:
+        self.tree = tree
+        self.rule = make_rule(rule, **(rule_kwargs or {}))
+        self.alternating = alternating
+        self.device = device
+        self.validate = validate
+        self.xp = xp = get_xp(device)
+        self.sweeps = Sweeps(tree, xp)
+        self.iteration = 0  # t of the last completed iteration
+        A = tree.max_actions
+        self.legal = xp.asarray(tree.legal)
+        self.policy = xp.asarray(tree.uniform_policy())  # sigma^t, all players
+        self.blocks = [tree.infosets_of(p) for p in range(tree.num_players)]
+        self.regrets = [xp.zeros((b.stop - b.start, A)) for b in self.blocks]
+        self.avg_acc = [xp.zeros((b.stop - b.start, A)) for b in self.blocks]
+        self.states: list[dict] = [{} for _ in self.blocks]
+        # Per-player static index data.
+        parent_player = self.sweeps.parent_player_np
+        self._own_edge = [xp.asarray(parent_player == p) for p in range(tree.num_players)]
+        self._edges = []
+        for p, b in enumerate(self.blocks):
+            nodes = np.flatnonzero(parent_player == p)
+            slots = tree.edge_slot[nodes].astype(np.int64) - b.start * A
+            self._edges.append((xp.asarray(nodes), xp.asarray(tree.parent[nodes].astype(np.int64)), xp.asarray(slots)))
+        self._rep = [xp.asarray(tree.rep_node[b]) for b in self.blocks]
+
+    # -- one pass ------------------------------------------------------------------------
+    def instantaneous_regrets(self, player: int, policy=None):
+        """r^t(I, a) for ``player``'s infosets and x_p(I), against ``policy`` (default sigma^t)."""
+        xp, sw = self.xp, self.sweeps
+        policy = self.policy if policy is None else policy
+        b = self.blocks[player]
+        A = self.tree.max_actions
+        probs = sw.edge_probs(policy)
+        own = self._own_edge[player]
+        opp_reach = sw.forward(xp.where(own, 1.0, probs))
+        own_reach = sw.forward(xp.where(own, probs, 1.0))
+        values = sw.backward(probs, sw.leaf_values(player))
+        nodes, parents, slots = self._edges[player]
+        n_inf = b.stop - b.start
+        q = xp.bincount(slots, weights=opp_reach[parents] * values[nodes], minlength=n_inf * A).reshape(n_inf, A)
+        sigma = policy[b]
+        regret = xp.where(self.legal[b], q - (sigma * q).sum(axis=1, keepdims=True), 0.0)
+        return regret, own_reach[self._rep[player]]
+
+    def _apply_rule(self, player: int, regret, reach, t: int, sigma_used):
+        legal = self.legal[self.blocks[player]]
+        state = self.states[player]
+        rule = self.rule
+        new_r = rule.update_regrets(self.regrets[player], regret, legal, t, state)
+        self._check(new_r, legal, "update_regrets", cumulative=True)
+        new_s = rule.accumulate_average(self.avg_acc[player], sigma_used, reach, legal, t, state)
+        self._check(new_s, legal, "accumulate_average", cumulative=True)
+        new_sigma = rule.policy_from_regrets(new_r, legal, t, state)
+        self._check(new_sigma, legal, "policy_from_regrets", cumulative=False)
+        self.regrets[player], self.avg_acc[player] = new_r, new_s
+        return new_sigma
+
+    def iterate(self) -> None:
+        """Run iteration t = self.iteration + 1: one pass per player, in order 0..N-1."""
+        t = self.iteration + 1
+        if self.alternating:
+            for p, b in enumerate(self.blocks):
+                regret, reach = self.instantaneous_regrets(p)
+                sigma_used = self.policy[b].copy()
+                self.policy[b] = self._apply_rule(p, regret, reach, t, sigma_used)
+        else:
+            passes = [self.instantaneous_regrets(p) for p in range(len(self.blocks))]
+            new = [self._apply_rule(p, r, x, t, self.policy[b].copy()) for p, ((r, x), b) in enumerate(zip(passes, self.blocks))]
+            for b, sigma in zip(self.blocks, new):
+                self.policy[b] = sigma
+        self.iteration = t
+
+    def run(self, iterations: int, callback: Callable[["CFRSolver"], None] | None = None) -> None:
+        for _ in range(iterations):
+            self.iterate()
+            if callback is not None:
+                callback(self)
+
+    # -- outputs ---------------------------------------------------------------------------
+    def average_policy(self) -> np.ndarray:
+        """sigma-bar: S normalized per infoset, uniform over legal actions on all-zero rows."""
+        legal = self.tree.legal
+        s = np.concatenate([to_numpy(a) for a in self.avg_acc], axis=0) if self.avg_acc else np.zeros(legal.shape)
+        total = s.sum(axis=1, keepdims=True)
+        uniform = legal / legal.sum(axis=1, keepdims=True)
+        return np.where(total > 0, s / np.where(total > 0, total, 1.0), uniform)
+
+    def current_policy(self) -> np.ndarray:
+        return to_numpy(self.policy).copy()
+
+    def exploitability(self, average: bool = True) -> float:
+        from solvers.best_response import exploitability
+
+        return exploitability(self.tree, self.average_policy() if average else self.current_policy())
+
+    def nash_conv(self, average: bool = True) -> float:
+        from solvers.best_response import nash_conv
+
+        return nash_conv(self.tree, self.average_policy() if average else self.current_policy())
+
+    # -- checkpointing -------------------------------------------------------------------
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Everything needed to continue identically: t, sigma^t, R, S and the rule states."""
+        out: dict[str, np.ndarray] = {"iteration": np.array(self.iteration), "policy": to_numpy(self.policy)}
+        for p in range(len(self.blocks)):
+            out[f"regrets/{p}"] = to_numpy(self.regrets[p])
+            out[f"avg_acc/{p}"] = to_numpy(self.avg_acc[p])
+            for key, value in self.states[p].items():
+                out[f"state/{p}/{key}"] = to_numpy(value) if hasattr(value, "shape") else np.asarray(value)
+        return out
+
+    def load_state_dict(self, data: dict[str, np.ndarray]) -> None:
+        xp = self.xp
+        self.iteration = int(data["iteration"])
+        self.policy = xp.asarray(data["policy"])
+        for p in range(len(self.blocks)):
+            self.regrets[p] = xp.asarray(data[f"regrets/{p}"])
+            self.avg_acc[p] = xp.asarray(data[f"avg_acc/{p}"])
+            prefix = f"state/{p}/"
+            self.states[p] = {
+                k[len(prefix):]: (v.item() if v.ndim == 0 else xp.asarray(v)) for k, v in data.items() if k.startswith(prefix)
+            }
+
+    # -- validation --------------------------------------------------------------------------
+    def _check(self, arr, legal, what: str, *, cumulative: bool) -> None:
+        if not self.validate:
+            return
+        xp = self.xp
+        name = getattr(self.rule, "name", type(self.rule).__name__)
+        if getattr(arr, "shape", None) != legal.shape:
+            raise InvalidRuleOutput(f"rule {name}: {what} returned shape {getattr(arr, 'shape', None)}, expected {legal.shape}")
+        if not bool(xp.all(xp.isfinite(arr))):
+            raise InvalidRuleOutput(f"rule {name}: {what} returned non-finite values")
+        if bool(xp.any(xp.where(legal, 0.0, arr) != 0)):
+            raise InvalidRuleOutput(f"rule {name}: {what} returned non-zero values on illegal actions")
+        if not cumulative:
+            if bool(xp.any(arr < 0)):
+                raise InvalidRuleOutput(f"rule {name}: {what} returned negative probabilities")
+            if bool(xp.any(xp.abs(arr.sum(axis=1) - 1.0) > 1e-9)):
+                raise InvalidRuleOutput(f"rule {name}: {what} returned rows that do not sum to 1")

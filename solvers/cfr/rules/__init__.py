@@ -1,0 +1,30 @@
+"""Built-in CFR rules, by id. Each is one small module on the interface of :mod:`.base`."""
+
+from __future__ import annotations
+
+from solvers.cfr.rules.base import FunctionRule, Rule, regret_matching
+from solvers.cfr.rules.cfr import CFR
+from solvers.cfr.rules.cfr_plus import CFRPlus
+from solvers.cfr.rules.dcfr import DCFR, LCFR
+from solvers.cfr.rules.aod_cfr import AODCFR
+from solvers.cfr.rules.hs_pcfr_plus import HSPCFRPlus
+from solvers.cfr.rules.pcfr_plus import PCFRPlus
+from solvers.cfr.rules.pdcfr_plus import PDCFRPlus
+from solvers.cfr.rules.vad_cfr import VADCFR
+
+# rule id -> class; constructor defaults are the spec's (specs/cfr.md §4).
+RULES: dict[str, type[Rule]] = {
+    "cfr": CFR,
+    "cfr+": CFRPlus,
+    "lcfr": LCFR,
+    "dcfr": DCFR,
+    "pcfr+": PCFRPlus,
+    "pdcfr+": PDCFRPlus,
+    "dpcfr+": PDCFRPlus,  # the name used in arXiv:2602.16928
+    "hs-pcfr+": HSPCFRPlus,
+    "vad-cfr": VADCFR,
+    "aod-cfr": AODCFR,
+}
+
+__all__ = ["RULES", "Rule", "FunctionRule", "regret_matching", "CFR", "CFRPlus", "DCFR", "LCFR",
+           "PCFRPlus", "PDCFRPlus", "HSPCFRPlus", "VADCFR", "AODCFR"]

@@ -1,0 +1,86 @@
+"""The meta-solver interface of specs/psro.md §6.
+
+A meta-solver maps a meta-game (one payoff tensor per player, see :mod:`games.matrix`) to one
+non-negative weight vector per player. The PSRO loop owns one instance per slot and run:
+
+* training slot: ``solver(payoffs, t)`` with ``t`` the 1-based PSRO iteration, called exactly
+  once per iteration;
+* evaluation slot: ``solver(payoffs)``.
+
+``solver.state`` is a dict owned by the instance and persisted for the run. ``stateless``
+solvers (their output depends on the meta-game alone) let the loop reuse the evaluation
+output of the previous iteration as the next training output when the same solver with the
+same parameters sits in both slots: the meta-game has not changed in between, so the result
+is bit-identical and the work is halved.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from gtlearn.backend import namespace, to_numpy
+from gtlearn.errors import GtlearnError
+
+
+class MetaSolver:
+    """Base class. Subclasses implement :meth:`solve`; ``slots`` lists where they may sit."""
+
+    name = "meta-solver"
+    slots: tuple[str, ...] = ("train", "eval")
+    stateless = False
+
+    def __init__(self) -> None:
+        self.state: dict = {}
+
+    def solve(self, payoffs, t: int | None):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def __call__(self, payoffs, t: int | None = None):
+        return self.solve(payoffs, t)
+
+    def params(self) -> dict:
+        """The parameters that define the solver's output (for caching and run configs)."""
+        return {k: v for k, v in vars(self).items() if k not in ("state", "xp") and not k.startswith("_")}
+
+    def key(self):
+        return (type(self).__name__, tuple(sorted((k, repr(v)) for k, v in self.params().items())))
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.params().items())
+        return f"{type(self).__name__}({args})"
+
+
+class FunctionMetaSolver(MetaSolver):
+    """Wraps user functions with the signatures of specs/psro.md §6:
+    ``train(payoffs, t, state)`` and ``evaluate(payoffs, state)``."""
+
+    def __init__(self, fn: Callable, slot: str, name: str = "user") -> None:
+        super().__init__()
+        self._fn = fn
+        self.slot = slot
+        self.name = name
+        self.slots = (slot,)
+
+    def solve(self, payoffs, t=None):
+        if self.slot == "train":
+            return self._fn(payoffs, t, self.state)
+        return self._fn(payoffs, self.state)
+
+
+def normalise(weights, sizes: tuple[int, ...], who: str = "meta-solver") -> list[np.ndarray]:
+    """The engine's normalisation (specs/psro.md §2): each vector divided by its sum, uniform
+    for an all-zero vector; negative, non-finite or wrongly shaped output is rejected."""
+    if not isinstance(weights, (list, tuple)) or len(weights) != len(sizes):
+        raise GtlearnError(f"{who} must return a list of {len(sizes)} weight vectors")
+    out = []
+    for p, (w, n) in enumerate(zip(weights, sizes)):
+        w = np.asarray(to_numpy(w) if namespace(w) is not np else w, dtype=np.float64).reshape(-1)
+        if w.shape != (n,):
+            raise GtlearnError(f"{who} returned {w.shape[0]} weights for player {p}, who has {n} policies")
+        if not np.all(np.isfinite(w)) or np.any(w < 0):
+            raise GtlearnError(f"{who} returned negative or non-finite weights for player {p}")
+        s = w.sum()
+        out.append(w / s if s > 0 else np.full(n, 1.0 / n))
+    return out
