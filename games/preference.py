@@ -86,8 +86,12 @@ class PreferenceGame:
             raise GtlearnError("preference probabilities must lie in [0, 1]")
         if np.max(np.abs(P + np.swapaxes(P, 1, 2) - 1.0)) > 1e-9:
             raise GtlearnError("preference tensor must satisfy P + P^T = 1 (hence P(y > y) = 1/2)")
-        # Symmetrize exactly so that the identities the algorithms rely on hold to rounding.
-        P = 0.5 * (P + 1.0 - np.swapaxes(P, 1, 2))
+        # Make P + Pᵀ = 1 hold exactly: keep the upper triangle, derive the rest. (Idempotent,
+        # so a saved game reloads bit for bit.)
+        iu, ju = np.triu_indices(n, 1)
+        P = P.copy()
+        P[:, ju, iu] = 1.0 - P[:, iu, ju]
+        P[:, np.arange(n), np.arange(n)] = 0.5
         ref = np.asarray(self.ref, dtype=np.float64)
         if ref.ndim == 1:
             ref = np.broadcast_to(ref, (X, n)).copy()
@@ -95,11 +99,13 @@ class PreferenceGame:
             raise GtlearnError(f"reference policy must have shape {(X, n)}, got {ref.shape}")
         if not np.all(np.isfinite(ref)) or ref.min() <= 0:
             raise GtlearnError("reference policy must have full support (all probabilities > 0)")
-        ref = ref / ref.sum(axis=1, keepdims=True)
+        if np.max(np.abs(ref.sum(axis=1) - 1.0)) > 1e-12:
+            ref = ref / ref.sum(axis=1, keepdims=True)
         rho = np.full(X, 1.0 / X) if self.rho is None else np.asarray(self.rho, dtype=np.float64).reshape(-1)
         if rho.shape != (X,) or rho.min() < 0 or rho.sum() <= 0:
             raise GtlearnError(f"context weights must be {X} non-negative numbers with a positive sum")
-        rho = rho / rho.sum()
+        if abs(rho.sum() - 1.0) > 1e-12:
+            rho = rho / rho.sum()
         if self.responses is not None:
             if len(self.responses) != X or any(len(r) != n for r in self.responses):
                 raise GtlearnError(f"responses must be {X} lists of {n} strings")
@@ -243,8 +249,10 @@ def regularized_nash(
     opponents π_k then π_{k+½}. Each iteration contracts KL(π*‖π) by at least 1/(1+2β), so it
     takes about log(1/tol)/log(1+2β) iterations. It stops when, for every context,
     ``e_β(π) ≤ max(β·tol, 1e-14)`` and ``max_y |log π(y) − log BR_β(π)(y)| ≤ tol``.
-    (Deviation: the floor 1e-14 on the exploitability test, since e_β is a difference of O(1)
-    numbers and cannot be resolved below a few float64 ulps when β·tol is tinier than that.)
+    Deviations (float64 floors): e_β is a difference of O(1) numbers and cannot be resolved
+    below a few ulps, hence the 1e-14 floor; and the log-gap tolerance is
+    ``max(tol, 256·eps·(max|log π_ref| + 1/β))``, because log BR_β adds numbers of that size
+    and their rounding stalls the gap above tol for small β (at 1.3e-11 for β = 0.0017).
     For β = 0 use :func:`maximal_lottery`.
     """
     beta = _check_beta(beta)
@@ -254,6 +262,9 @@ def regularized_nash(
     log_ref = np.log(game.ref)
     log_pi = log_ref.copy()
     e_tol = max(beta * tol, 1e-14)
+    # log BR adds numbers of size up to |log π_ref| + 1/β, whose float64 rounding floors the
+    # attainable log-gap; the tolerance scales with that size when it exceeds 1.
+    log_tol = max(tol, 256 * np.finfo(np.float64).eps * (float(np.max(np.abs(log_ref))) + 1.0 / beta))
     it = 0
     for it in range(1, max_iterations + 1):
         pi = np.exp(log_pi)
@@ -263,7 +274,7 @@ def regularized_nash(
         if it % 8 == 0 or it < 8:
             pi = np.exp(log_pi)
             gap = np.max(np.abs(log_pi - log_best_response(game, pi, beta)))
-            if gap <= tol and np.max(regularized_exploitability(game, pi, beta)) <= e_tol:
+            if gap <= log_tol and np.max(regularized_exploitability(game, pi, beta)) <= e_tol:
                 break
     else:
         raise RuntimeError(f"regularized_nash did not reach tol={tol} in {max_iterations} iterations")

@@ -15,11 +15,16 @@ Best response at an infoset I of player i picks argmax_a sum_{h in I} pi_-i(h) v
 every infoset's histories share one tree depth (true of all the benchmark games; checked at
 compile time) one bottom-up sweep decides each infoset when its level is reached. Otherwise
 the sweep is repeated, each time re-deciding every infoset from the values of the previous
-sweep; decisions of own-depth k are final after (max own-depth - k + 1) sweeps, so
-max own-depth + 1 sweeps are exact.
+sweep; decisions of own-depth k are final after (D - k + 1) sweeps, D the largest own-depth,
+so all decisions are final after D + 1 sweeps and sweep D + 2 evaluates them exactly.
 
 Policies are arrays of shape (num_infosets, max_actions) over the tree's global infosets
 (see :mod:`games.tree`), rows summing to 1 over legal actions.
+
+Backends: ``backend="numba"`` runs the fused compiled kernels of :mod:`solvers.fast` (the
+default when numba is installed), ``"numpy"`` the vectorized level-by-level reference below.
+``"cupy"`` (or ``"cuda"``) runs the reference on CuPy arrays, and passing ``sweeps`` (e.g.
+CuPy-resident :class:`~solvers.sweeps.Sweeps`) selects the reference code on that array module. Both give the same numbers up to summation order (tested to 1e-12).
 """
 
 from __future__ import annotations
@@ -28,16 +33,27 @@ import numpy as np
 
 from games.tree import GameTree
 from gtlearn.errors import GtlearnError
+from solvers.fast import fast_tree, resolve_backend
 from solvers.sweeps import Sweeps
 
 
-def _sweeps(tree: GameTree, sweeps: Sweeps | None) -> Sweeps:
+def _use_fast(sweeps: Sweeps | None, backend: str | None) -> bool:
+    if sweeps is not None or backend in ("cupy", "cuda"):
+        return False
+    return resolve_backend(backend, "cpu") == "numba"
+
+
+def _sweeps(tree: GameTree, sweeps: Sweeps | None, backend: str | None = None) -> Sweeps:
     if sweeps is not None:
         return sweeps
-    cached = getattr(tree, "_numpy_sweeps", None)
+    on_device = backend in ("cupy", "cuda")
+    attr = "_cupy_sweeps" if on_device else "_numpy_sweeps"
+    cached = getattr(tree, attr, None)
     if cached is None:
-        cached = Sweeps(tree)
-        tree._numpy_sweeps = cached  # derived data, rebuilt on demand; not part of the tree
+        from gtlearn.backend import get_xp
+
+        cached = Sweeps(tree, get_xp("cuda" if on_device else "cpu"))
+        setattr(tree, attr, cached)  # derived data, rebuilt on demand; not part of the tree
     return cached
 
 
@@ -57,9 +73,12 @@ def check_policy(tree: GameTree, policy: np.ndarray, atol: float = 1e-9) -> np.n
     return policy
 
 
-def expected_values(tree: GameTree, policy: np.ndarray, sweeps: Sweeps | None = None) -> np.ndarray:
+def expected_values(tree: GameTree, policy: np.ndarray, sweeps: Sweeps | None = None, *,
+                    backend: str | None = None) -> np.ndarray:
     """u_i(sigma) for every player i, shape (N,)."""
-    sw = _sweeps(tree, sweeps)
+    if _use_fast(sweeps, backend):
+        return fast_tree(tree).expected_values(policy)
+    sw = _sweeps(tree, sweeps, backend)
     xp = sw.xp
     probs = sw.edge_probs(xp.asarray(policy))
     return np.array([float(sw.backward(probs, sw.leaf_values(i))[0]) for i in range(tree.num_players)])
@@ -72,6 +91,7 @@ def best_response(
     sweeps: Sweeps | None = None,
     *,
     tie_break: str = "first",
+    backend: str | None = None,
 ):
     """Exact best response of ``player`` to ``policy``.
 
@@ -84,7 +104,14 @@ def best_response(
     """
     if tie_break not in ("first", "uniform"):
         raise GtlearnError(f"tie_break must be 'first' or 'uniform', not {tie_break!r}")
-    sw = _sweeps(tree, sweeps)
+    if _use_fast(sweeps, backend):
+        policy = np.asarray(policy, dtype=np.float64)
+        value, _, br_rows = fast_tree(tree).best_response(policy, player, tie_break)
+        block = tree.infosets_of(player)
+        br = policy.copy()
+        br[block] = br_rows[block]
+        return value, br
+    sw = _sweeps(tree, sweeps, backend)
     xp = sw.xp
     policy = xp.asarray(policy)
     A = tree.max_actions
@@ -105,7 +132,7 @@ def best_response(
         return tied / tied.sum(axis=1, keepdims=True)
 
     br_rows = decide(xp.zeros(n_inf * A))
-    sweeps_needed = 1 if tree.uniform_depth else int(tree.own_depth[block].max(initial=0)) + 1
+    sweeps_needed = 1 if tree.uniform_depth else int(tree.own_depth[block].max(initial=0)) + 2
     for _ in range(sweeps_needed):
         v = leaf.copy()
         q_all = xp.zeros(n_inf * A)
@@ -128,20 +155,24 @@ def best_response(
     return value, br
 
 
-def nash_conv(tree: GameTree, policy: np.ndarray, sweeps: Sweeps | None = None, *, per_player: bool = False):
+def nash_conv(tree: GameTree, policy: np.ndarray, sweeps: Sweeps | None = None, *, per_player: bool = False,
+              backend: str | None = None):
     """NashConv = sum_i (best-response value_i - u_i(sigma)). Exact.
 
     With ``per_player=True`` returns the array of per-player improvements instead of the sum.
     """
-    sw = _sweeps(tree, sweeps)
+    if _use_fast(sweeps, backend):
+        return fast_tree(tree).nash_conv(np.asarray(policy, dtype=np.float64), per_player=per_player)
+    sw = _sweeps(tree, sweeps, backend)
     on_values = expected_values(tree, policy, sw)
     gains = np.array([best_response(tree, policy, i, sw)[0] for i in range(tree.num_players)]) - on_values
     return gains if per_player else float(gains.sum())
 
 
-def exploitability(tree: GameTree, policy: np.ndarray, sweeps: Sweeps | None = None) -> float:
+def exploitability(tree: GameTree, policy: np.ndarray, sweeps: Sweeps | None = None, *,
+                   backend: str | None = None) -> float:
     """NashConv / number of players."""
-    return nash_conv(tree, policy, sweeps) / tree.num_players
+    return nash_conv(tree, policy, sweeps, backend=backend) / tree.num_players
 
 
 # -- OpenSpiel interop -------------------------------------------------------------------

@@ -54,10 +54,13 @@ class Board:
                 for j in c["defend"]:
                     if j < n:
                         self.score[j] -= 0.5 * w
+        # Night victims are always village: their claims are credible and they were no wolves.
+        self.night_victims = {r.killed for r in state.rounds if r.killed is not None}
         seers = list(self.seer_says)
         for claimer, checks in self.seer_says.items():
-            # A lone Seer claim is believed; with two claimants each is half-believed.
-            weight = 3.0 / len(seers)
+            # A lone Seer claim is believed; with two claimants each is half-believed, unless
+            # the wolves have since killed the claimant at night.
+            weight = 3.0 if claimer in self.night_victims else 3.0 / len(seers)
             for j, wolf in checks.items():
                 if j < n:
                     self.score[j] += weight if wolf else -weight
@@ -96,11 +99,11 @@ class RandomAgent:
         return state.legal[rng.randrange(len(state.legal))]
 
     def speak(self, state: InfoState, rng: random.Random) -> str:
-        from alignment.lspo.policies.template import available_intents
+        from alignment.lspo.policies.template import available_intents, phrase
 
         options = available_intents(state, Board(state), rng)
         intent, target = options[rng.randrange(len(options))]
-        return realize(intent, target, rng)
+        return phrase(intent, target, state, rng)
 
 
 class RuleBasedAgent:
@@ -136,6 +139,12 @@ class RuleBasedAgent:
             seers = [j for j in board.claimed(SEER, legal) if j != state.player]
             return seers[0] if seers else state.player
         if d == "vote":
+            if state.role != WEREWOLF:
+                # A focal tie-break (most accused today, then lowest ID) lets uninformed village
+                # voters concentrate their votes instead of scattering them.
+                best = max(board.score[j] for j in legal)
+                tied = [j for j in legal if board.score[j] == best]
+                return min(tied, key=lambda j: (-board.accused_today[j], j))
             return board.top(legal, rng)
         raise ValueError(f"no rule for decision {d!r}")
 
@@ -146,6 +155,9 @@ class RuleBasedAgent:
             wolves = [j for j, w in state.checks.items() if w and state.alive[j]]
             if wolves:
                 return realize("reveal_wolf", wolves[0], rng)
+            clean = [j for j, w in state.checks.items() if not w and state.alive[j] and j != state.player]
+            if clean and state.round > 1:
+                return realize("reveal_clean", clean[-1], rng)
         if state.role == WEREWOLF:
             non_wolves = [j for j in others if j not in state.teammates]
             return realize("accuse", board.top(non_wolves, rng), rng)

@@ -4,9 +4,13 @@
   ``base = {werewolf: 3, seer: 2, doctor: 2, villager: 2}`` (3/4/5 and 2/3/4 over 3 iterations).
 * k-means (scikit-learn, ``n_init=10``, seeded) runs separately per role on the L2-normalized
   embeddings of every candidate statement (all 3 per turn); it is refitted from scratch each
-  iteration (no warm start: documented choice). Identical texts are clustered once with their
-  count as sample weight, which gives the same objective as clustering the duplicates.
-  ``k`` is capped at the number of distinct statements.
+  iteration (no warm start: documented choice). k-means runs over the *distinct* statements,
+  unweighted (``weighted=False``, default; documented deviation): with count weights -- the
+  same objective as clustering every duplicate -- k-means prefers splitting a frequent
+  statement family by its phrasing over separating two rare strategies, so a rare but
+  strategically distinct statement (the Spock of the RPSLS check) never gets its own cluster.
+  ``weighted=True`` restores the duplicate-weighted objective. ``k`` is capped at the number of
+  distinct statements.
 * A statement maps to the strategy of its nearest centroid.
 
 **Public labels (deviation, documented).** The paper's abstracted game shows the table
@@ -126,6 +130,7 @@ def fit_latent_space(
     k_public: int | None = None,
     n_exemplars: int = 5,
     embedder_manifest: dict | None = None,
+    weighted: bool = False,
 ) -> LatentSpace:
     """Cluster each role's candidate statements; ``embed(texts) -> unit rows``."""
     centroids, sizes, exemplars, emission = {}, {}, {}, {}
@@ -137,7 +142,7 @@ def fit_latent_space(
         uniq, counts = np.unique(np.asarray(texts, dtype=object), return_counts=True)
         uniq = list(uniq)
         x = embed(uniq)
-        c, labels = kmeans(x, ks[role], seed, counts.astype(float))
+        c, labels = kmeans(x, ks[role], seed, counts.astype(float) if weighted else None)
         centroids[role] = c
         sizes[role] = [int(counts[labels == z].sum()) for z in range(len(c))]
         ex = []
@@ -149,7 +154,7 @@ def fit_latent_space(
         all_texts += texts
     uniq_all, counts_all = np.unique(np.asarray(all_texts, dtype=object), return_counts=True)
     k_pub = k_public or max(ks.values())
-    pub_c, _ = kmeans(embed(list(uniq_all)), k_pub, seed + 1, counts_all.astype(float))
+    pub_c, _ = kmeans(embed(list(uniq_all)), k_pub, seed + 1, counts_all.astype(float) if weighted else None)
     for role, c in centroids.items():
         texts = statements[role]
         uniq, inv = np.unique(np.asarray(texts, dtype=object), return_inverse=True)

@@ -60,7 +60,9 @@ class APO(TabularAlgorithm):
 
     def _update(self) -> np.ndarray:
         alpha = float(self.config.alpha)
-        log_hat_next = log_normalize(self.inner_step())
+        # Unnormalized on purpose: log Z_{t+1} cancels (the base class normalizes once), and
+        # with α = 0 the result is bit-identical to the inner algorithm's step.
+        log_hat_next = self.inner_step()
         out = (1 + alpha) * log_hat_next - alpha * self.log_hat
         self.log_hat = log_hat_next
         return out
@@ -68,4 +70,4 @@ class APO(TabularAlgorithm):
     @property
     def hat_policy(self) -> np.ndarray:
         """π̂_t, the last inner-step solution before extrapolation."""
-        return np.exp(self.log_hat)
+        return np.exp(log_normalize(self.log_hat))

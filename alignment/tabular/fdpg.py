@@ -120,7 +120,7 @@ def f_prime(div: str, log_t: np.ndarray) -> np.ndarray:
         if div == "tv":
             return 0.5 * np.sign(log_t)
         if div == "js":
-            return 0.5 * (np.log(2.0) + log_t - np.logaddexp(0.0, log_t))
+            return 0.5 * (np.log(2.0) - np.logaddexp(0.0, -log_t))  # ½ log(2t/(1+t)), finite at t = ∞
         if div == "chi2":
             return 1.0 - np.exp(-2.0 * log_t)
         if div == "rchi2":
@@ -129,7 +129,7 @@ def f_prime(div: str, log_t: np.ndarray) -> np.ndarray:
 
 
 def _xlogy(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         return np.where(x > 0, x * np.log(np.where(x > 0, x / y, 1.0)), 0.0)
 
 

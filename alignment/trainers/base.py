@@ -442,21 +442,27 @@ class RoundTrainer(PairwiseTrainer):
             self.round = t
             rdir = self.round_dir(t)
             data_dir = rdir / "data"
+            from transformers import set_seed
+
             if (data_dir / "dataset_info.json").exists():
                 data = load_from_disk(str(data_dir))
             else:
                 # Each round's sampling is seeded by (seed, round) so that a resumed run rebuilds
                 # the same data as an uninterrupted one.
-                from transformers import set_seed
-
                 set_seed(int(self.args.seed) + 7919 * (t + 1))
                 rows = self.build_round(t)
                 if not rows:
                     raise GtlearnError(f"round {t} produced no training pairs (every pair was dropped)")
                 data = Dataset.from_list(rows)
+                from datasets.utils.logging import disable_progress_bar
+
+                disable_progress_bar()
                 data.save_to_disk(str(data_dir))
             self.train_dataset = data
             self.optimizer, self.lr_scheduler = None, None
+            # The shuffling sampler takes its seed from torch's initial seed: fix it per round so
+            # that a fresh process (resume) and a continuing one shuffle alike.
+            set_seed(int(self.args.seed) + 104729 * (t + 1))
             self.args.output_dir = str(rdir)
             ckpt = get_last_checkpoint(str(rdir)) if (resume and rdir.exists()) else None
             self._restore_extra(ckpt)

@@ -98,7 +98,8 @@ def truncate_at_eos(completion_ids: torch.Tensor, eos_token_id: int, pad_token_i
     has_eos = is_eos.any(dim=1)
     first = torch.where(has_eos, is_eos.int().argmax(dim=1), torch.full_like(has_eos, completion_ids.shape[1], dtype=torch.long))
     pos = torch.arange(completion_ids.shape[1], device=completion_ids.device)[None, :]
-    mask = (pos <= first[:, None]).long()
+    # pad tokens are never part of a completion (the pad token is distinct from EOS)
+    mask = ((pos <= first[:, None]) & (completion_ids != pad_token_id)).long()
     ids = torch.where(mask.bool(), completion_ids, torch.full_like(completion_ids, pad_token_id))
     return ids, mask, has_eos
 
@@ -206,6 +207,21 @@ def generate(
     return completions_from_ids(tokenizer, rep, pid, pmask, comp)
 
 
+def _cache_kw(model, cache) -> dict:
+    """The KV-cache keyword of this transformers version (``cache`` in v5, else
+    ``past_key_values``)."""
+    import inspect
+
+    m = unwrap(model)
+    fwd = m.get_base_model().forward if hasattr(m, "get_base_model") else m.forward
+    name = "cache" if "cache" in inspect.signature(fwd).parameters else "past_key_values"
+    return {name: cache} if cache is not None else {}
+
+
+def _cache_of(out):
+    return getattr(out, "cache", None) if getattr(out, "cache", None) is not None else getattr(out, "past_key_values", None)
+
+
 @torch.no_grad()
 def generate_mixture(
     model: torch.nn.Module,
@@ -237,10 +253,10 @@ def generate_mixture(
     with eval_mode(m), eval_mode(r):
         for _ in range(max_new_tokens):
             pos = position_ids_from_mask(mask)[:, -inp.shape[1]:]
-            om = m(input_ids=inp, attention_mask=mask, position_ids=pos, past_key_values=past_m, use_cache=True)
+            om = m(input_ids=inp, attention_mask=mask, position_ids=pos, use_cache=True, **_cache_kw(m, past_m))
             with ref_ctx():
-                orf = r(input_ids=inp, attention_mask=mask, position_ids=pos, past_key_values=past_r, use_cache=True)
-            past_m, past_r = om.past_key_values, orf.past_key_values
+                orf = r(input_ids=inp, attention_mask=mask, position_ids=pos, use_cache=True, **_cache_kw(r, past_r))
+            past_m, past_r = _cache_of(om), _cache_of(orf)
             logits = (1.0 - mixture_coef) * om.logits[:, -1].float() + mixture_coef * orf.logits[:, -1].float()
             probs = torch.softmax(logits / temperature, dim=-1)
             nxt = torch.multinomial(probs, 1).squeeze(1)

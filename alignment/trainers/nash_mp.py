@@ -98,7 +98,10 @@ class NashMPTrainer(OnlineTrainer):
             copy_weights_(self.half, self.model)
             copy_weights_(self.model, self.anchor)
             if self.args.reset_optimizer and self._opt_backup is not None:
+                lrs = [g["lr"] for g in self.optimizer.param_groups]
                 self.optimizer.load_state_dict(self._opt_backup)
+                for g, lr in zip(self.optimizer.param_groups, lrs):  # the schedule is not reset
+                    g["lr"] = lr
         self.anchor_age = s
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None, **kwargs):

@@ -167,7 +167,7 @@ class WerewolfEngine:
         new.config = self.config
         new.n = self.n
         new.seed = self.seed
-        new.rng = random.Random()
+        new.rng = random.Random.__new__(random.Random)  # skips seeding from the OS
         new.rng.setstate(self.rng.getstate())
         new.roles = self.roles
         new.alive = list(self.alive)
@@ -253,12 +253,15 @@ class WerewolfEngine:
         return ["<statement>"]
 
     # -- dynamics --------------------------------------------------------------------------
-    def step(self, joint_action: dict[int, Any]) -> dict[int, float]:
-        """Apply the current actors' actions; returns the rewards earned in this step."""
+    def step(self, joint_action: dict[int, Any], check: bool = True) -> dict[int, float]:
+        """Apply the current actors' actions; returns the rewards earned in this step.
+
+        ``check=False`` skips the legality checks (for search code that only ever picks from
+        :meth:`legal_actions`)."""
         actors = self.actors()
         if set(joint_action) != set(actors):
             raise ValueError(f"phase {self.phase}: expected actions of {actors}, got {sorted(joint_action)}")
-        if self.phase != PHASE_DISCUSSION:
+        if check and self.phase != PHASE_DISCUSSION:
             for p, a in joint_action.items():
                 if a not in self.legal_actions(p):
                     raise ValueError(f"illegal action {a!r} for player_{p} ({self.decision(p)})")

@@ -103,3 +103,31 @@ def render(state) -> str:
             acts = ", ".join(action_string(state.decision, a) for a in state.legal)
             lines.append(f"Legal actions: {acts}.")
     return "\n".join(lines)
+
+
+def spectator_log(engine) -> str:
+    """The whole game for a spectator: roles, every night's secret actions, the public record."""
+    lines = ["Roles: " + ", ".join(f"{player_name(i)}={r}" for i, r in enumerate(engine.roles))]
+    for idx in range(engine.round):
+        night, day = engine.nights[idx], engine.days[idx]
+        lines.append(f"-- Round {idx + 1} --")
+        if night.proposal is not None:
+            lines.append(f"[night] {player_name(night.proposer)} proposes to kill {player_name(night.proposal)}.")
+        if night.target is not None:
+            lines.append(f"[night] {player_name(night.decider)} kills {player_name(night.target)}.")
+        for s, (t, w) in night.checks.items():
+            lines.append(f"[night] {player_name(s)} sees {player_name(t)}: {'werewolf' if w else 'not a werewolf'}.")
+        for d, t in night.saves.items():
+            lines.append(f"[night] {player_name(d)} saves {player_name(t)}.")
+        if night.target is not None:
+            lines.append("Night: nobody was killed." if night.killed is None else f"Night: {player_name(night.killed)} was killed.")
+        for s, st in day.statements:
+            lines.append(f"{player_name(s)} said: {statement_text(st)}")
+        if day.votes:
+            tally = "; ".join(
+                f"{player_name(v)} -> {'abstain' if t is None else player_name(t)}" for v, t in sorted(day.votes.items())
+            )
+            lines.append(f"Votes: {tally}.")
+            lines.append("Nobody was eliminated." if day.eliminated is None else f"{player_name(day.eliminated)} was eliminated.")
+    lines.append(f"Result: {engine.winner}; returns: " + ", ".join(f"{r:+.0f}" for r in engine.returns))
+    return "\n".join(lines)

@@ -79,7 +79,6 @@ def tabular(
     """Run a tabular preference-learning algorithm; writes metrics.jsonl, policy.npz and plot.png."""
     import math
 
-    import numpy as np
     from rich.console import Console
 
     from alignment.measures import measures

@@ -34,7 +34,7 @@ def solve(
     from games.tree import compile_game
     from gtlearn.backend import get_xp
     from gtlearn.run import Run, progress
-    from solvers.cfr import CFRSolver
+    from solvers.cfr.reference import make_solver
     from solvers.cfr.driver import solve as run_solve
     from solvers.policy_io import save_policy
 
@@ -48,7 +48,8 @@ def solve(
     label = Path(rule.split(":")[0]).stem if rule else algo
     out = out or default_out(game_string, label)
     tree = compile_game(game_string, max_nodes=max_nodes)
-    solver = CFRSolver(tree, rule=rule_spec, alternating=not simultaneous, device=device, rule_kwargs=params)
+    # make_solver: CFRSolver, or the per-history driver for the id "vad-cfr-reference" (issue 3)
+    solver = make_solver(tree, rule_spec, alternating=not simultaneous, device=device, rule_kwargs=params)
     config = {
         "command": "solve", "game": game_string, "algo": label, "rule": rule_spec, "params": params,
         "iterations": iterations, "eval_every": eval_every, "seed": seed, "device": device,

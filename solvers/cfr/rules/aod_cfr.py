@@ -1,8 +1,7 @@
 """AOD-CFR: the earlier evolved CFR variant of the CFR-discovery paper.
 
-Li, Schultz, Hennes & Lanctot (2026), "Discovering Multiagent Learning Algorithms with Large
-Language Models" (arXiv:2602.16928 v1), appendix source listing of AOD-CFR; transcribed in
-specs/cfr.md §4.8. With i = t - 1, lambda = min(1, i / 500) and eps = 1e-9::
+Li, Schultz, Hennes & Lanctot (2026), arXiv:2602.16928 v1 (the CFR-discovery paper), appendix
+source listing of AOD-CFR; transcribed in specs/cfr.md §4.8. With i = t - 1, lambda = min(1, i / 500) and eps = 1e-9::
 
     alpha_t = 1 + 1.5 lambda,  beta_t = 0.5 - 0.5 lambda,  gamma_t = 1 + 4 lambda
     c(a)    = 1.1 (+,+) | 0.9 (+,-) | 0.7 (-,+) | 1.2 (-,-) | 1.0 otherwise,

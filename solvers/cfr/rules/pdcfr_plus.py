@@ -1,6 +1,6 @@
 """PDCFR+ (called DPCFR+ in arXiv:2602.16928): predictive discounted CFR+.
 
-Xu, Li, Fu, Fu, Xing & Cheng (2024), "Minimizing Weighted Counterfactual Regret with Optimistic
+Xu et al. (2024), "Minimizing Weighted Counterfactual Regret with Optimistic
 Online Mirror Descent", IJCAI, arXiv:2404.13891 (and the authors' reference code, whose
 defaults alpha = 2.3, gamma = 5 are used here).
 

@@ -1,9 +1,9 @@
 """VAD-CFR: volatility-adaptive discounted CFR, per-infoset vectorized form (``vad-cfr``).
 
-Li, Schultz, Hennes & Lanctot (2026), "Discovering Multiagent Learning Algorithms with Large
-Language Models", arXiv:2602.16928 v1. The formulas and constants are those of the appendix
-source listing (authoritative; the simplified abstraction of the paper's §4.2.1 differs in six
-points and is *not* implemented), transcribed in specs/cfr.md §5.2-5.3(a). With m = m^t(I) =
+Li, Schultz, Hennes & Lanctot (2026), arXiv:2602.16928 v1 (the CFR-discovery paper). The
+formulas and constants are those of the appendix source listing (authoritative; the simplified
+abstraction of the paper's §4.2.1 differs in six points and is *not* implemented), transcribed
+in specs/cfr.md §5.2-5.3(a). With m = m^t(I) =
 max_a |r^t(I, a)| and 1-based t::
 
     E  = m if t == 1 else 0.1 m + 0.9 E                     volatility EWMA, per infoset

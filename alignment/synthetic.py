@@ -1,0 +1,240 @@
+"""The offline default task: a tiny causal LM whose answers are a finite set of short strings,
+with preferences from a tabular intransitive game whose regularized Nash is known exactly.
+
+Everything is built in-process (no download, no network):
+
+* a word-level tokenizer (``tokenizers`` ``WordLevel`` + ``Whitespace``, wrapped in
+  ``PreTrainedTokenizerFast`` with ``<s>``, ``</s>``, a distinct ``<pad>`` and ``<unk>``);
+* prompts ``"question q<x> answer"``, one per context x, and answers = one word each
+  (``rock``, ``paper``, ``scissors``, … ) followed by EOS;
+* a tiny ``Qwen2ForCausalLM`` (spec §7.3) pre-trained by exact cross-entropy so that its answer
+  distribution matches the game's (Dirichlet) reference;
+* the **reference of the game is then replaced by the model's own answer distribution**
+  (normalized over the answer set), so that π_ref of the game *is* the initial LM, and the exact
+  β-regularized Nash π*_β of that game (``games.preference.regularized_nash``) is the target
+  every trainer should approach;
+* the preference oracle is :class:`alignment.preference_models.GamePreference`: the game's P
+  between answers; a completion outside the answer set loses to every answer.
+
+:meth:`SyntheticTask.answer_distribution` enumerates the answers exactly (no sampling), so
+KL(π*_β‖π_θ) is measured exactly on the answer set; the mass the model puts outside the set is
+reported beside it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+DEFAULT_GAME = "cyclic:5,contexts=4,ref=1,seed=0"
+DEFAULT_BETA = 0.25
+_WORDS = ["rock", "paper", "scissors", "lizard", "spock", "fire", "water", "air", "earth", "wood", "metal", "ice"]
+
+
+def build_tokenizer(num_contexts: int, answers: list[str]):
+    """A word-level fast tokenizer over the task vocabulary (specials first: pad=0)."""
+    from tokenizers import Tokenizer
+    from tokenizers.models import WordLevel
+    from tokenizers.pre_tokenizers import Whitespace
+    from transformers import PreTrainedTokenizerFast
+
+    specials = ["<pad>", "<s>", "</s>", "<unk>"]
+    words = ["question", "answer"] + [f"q{x}" for x in range(num_contexts)] + list(dict.fromkeys(answers))
+    vocab = {w: i for i, w in enumerate(specials + words)}
+    tk = Tokenizer(WordLevel(vocab=vocab, unk_token="<unk>"))
+    tk.pre_tokenizer = Whitespace()
+    tok = PreTrainedTokenizerFast(tokenizer_object=tk, bos_token="<s>", eos_token="</s>", pad_token="<pad>",
+                                  unk_token="<unk>", padding_side="left")
+    return tok
+
+
+def tiny_causal_lm(tokenizer, *, hidden_size: int = 32, num_layers: int = 2, seed: int = 0,
+                   vocab_size: int | None = None, **overrides: Any):
+    """A deterministic tiny ``Qwen2ForCausalLM`` (spec §7.3), eos/pad ids set, sampling on."""
+    import torch
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    cfg = dict(vocab_size=vocab_size or len(tokenizer), hidden_size=hidden_size, intermediate_size=2 * hidden_size,
+               num_hidden_layers=num_layers, num_attention_heads=4, num_key_value_heads=2,
+               max_position_embeddings=128, tie_word_embeddings=True, bos_token_id=tokenizer.bos_token_id,
+               eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
+    cfg.update(overrides)
+    config = Qwen2Config(**cfg)
+    torch.manual_seed(seed)
+    model = Qwen2ForCausalLM(config)
+    gc = model.generation_config
+    gc.eos_token_id, gc.pad_token_id, gc.bos_token_id = tokenizer.eos_token_id, tokenizer.pad_token_id, tokenizer.bos_token_id
+    gc.do_sample = True
+    gc.top_k = 0
+    return model
+
+
+@dataclass
+class SyntheticTask:
+    """The synthetic task (see module docstring). ``game.ref`` is the initial model's answer
+    distribution and ``nash`` = π*_β of ``game``."""
+
+    game: Any
+    beta: float
+    nash: np.ndarray
+    tokenizer: Any
+    model: Any
+    contexts: list[str]
+    answers: list[str]
+    oracle: Any
+    info: dict = field(default_factory=dict)
+
+    # -- exact answer distribution -----------------------------------------------------------
+    def _batch(self, device):
+        import torch
+
+        from alignment.trainers.logprobs import left_pad, right_pad
+
+        X, n = self.game.num_contexts, self.game.num_responses
+        p_ids = [self.tokenizer(c, add_special_tokens=False)["input_ids"] for c in self.contexts for _ in range(n)]
+        a_ids = [self.tokenizer(a, add_special_tokens=False)["input_ids"] + [self.tokenizer.eos_token_id]
+                 for _ in range(X) for a in self.answers]
+        pid, pm = left_pad(p_ids, self.tokenizer.pad_token_id, device)
+        cid, cm = right_pad(a_ids, self.tokenizer.pad_token_id, device)
+        return pid, pm, cid, cm, torch
+
+    def answer_logprobs(self, model, grad: bool = False):
+        """``[X, n]`` sequence log-probs log π(answer + EOS | prompt) (torch tensor)."""
+        from alignment.trainers.logprobs import sequence_logprobs, unwrap
+
+        m = unwrap(model)
+        device = next(m.parameters()).device
+        pid, pm, cid, cm, torch = self._batch(device)
+        ctx = torch.enable_grad() if grad else torch.no_grad()
+        with ctx:
+            lp = sequence_logprobs(m, pid, pm, cid, cm)
+        return lp.view(self.game.num_contexts, self.game.num_responses)
+
+    def answer_distribution(self, model) -> tuple[np.ndarray, np.ndarray]:
+        """(π over the answer set, normalized per context ``[X, n]``; in-set mass ``[X]``)."""
+        from alignment.trainers.logprobs import eval_mode, unwrap
+
+        with eval_mode(unwrap(model)):
+            lp = self.answer_logprobs(model).double().cpu().numpy()
+        mass = np.exp(lp).sum(1)
+        pi = np.exp(lp - lp.max(1, keepdims=True))
+        return pi / pi.sum(1, keepdims=True), mass
+
+    def evaluate(self, model) -> dict[str, float]:
+        """The spec §1.2 measures of the model's answer distribution (ρ-averaged), plus the
+        mass outside the answer set."""
+        from alignment.measures import measures
+
+        pi, mass = self.answer_distribution(model)
+        out = measures(self.game, pi, self.beta, self.nash)
+        out["in_set_mass"] = float(np.dot(self.game.rho, mass))
+        return {k: float(v) for k, v in out.items()}
+
+    def kl_to_nash(self, model) -> float:
+        """ρ-averaged KL(π*_β ‖ π_θ) on the answer set."""
+        from gtlearn.gaps import kl_divergence
+
+        pi, _ = self.answer_distribution(model)
+        return float(np.dot(self.game.rho, kl_divergence(self.nash, pi)))
+
+    # -- data and targets ------------------------------------------------------------------
+    def dataset(self, num_prompts: int = 64):
+        """A ``datasets.Dataset`` with a ``prompt`` column cycling through the contexts."""
+        from datasets import Dataset
+
+        return Dataset.from_dict({"prompt": [self.contexts[i % len(self.contexts)] for i in range(num_prompts)]})
+
+    def fdpg_log_score(self, prompts: list[str], completions: list[str]) -> np.ndarray:
+        """log b(x, y) = P(y ≻ π*_β | x)/β for an answer, 0 outside the set (an outside string
+        loses to every answer, so its win rate is 0). With a = π_ref, p ∝ a·b restricted to the
+        answer set is exactly π*_β (its fixed-point equation, spec §1.1): f-DPG is handed the
+        EBM whose normalization is the Nash, since it is a distribution-matching method."""
+        win = self.game.win_prob(self.nash)
+        out = np.zeros(len(prompts))
+        for k, (x, y) in enumerate(zip(prompts, completions)):
+            c, i = self.oracle.index(x, y)
+            out[k] = win[c, i] / self.beta if i >= 0 else 0.0
+        return out
+
+
+def pretrain_to_reference(model, task_like: SyntheticTask, target: np.ndarray, *, steps: int = 300, lr: float = 0.02) -> float:
+    """Fit the model's answer distribution to ``target`` [X, n] by exact weighted cross-entropy
+    (full batch, Adam); returns the final ρ-averaged KL(target ‖ model) on the answer set."""
+    import torch
+
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    t = torch.as_tensor(target, dtype=torch.float32)
+    model.train()
+    for _ in range(steps):
+        lp = task_like.answer_logprobs(model, grad=True)
+        loss = -(t * lp).sum(1).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    model.eval()
+    pi, _ = task_like.answer_distribution(model)
+    from gtlearn.gaps import kl_divergence
+
+    return float(kl_divergence(target, pi).mean())
+
+
+def build_synthetic_task(game: str | Any = DEFAULT_GAME, beta: float = DEFAULT_BETA, *, seed: int = 0,
+                         hidden_size: int = 32, num_layers: int = 2, pretrain_steps: int = 300) -> SyntheticTask:
+    """Build the task: game → tokenizer → tiny LM fitted to the game's reference → game with
+    the LM's own reference → exact π*_β (see module docstring)."""
+    import torch
+
+    from alignment.preference_models import GamePreference
+    from games.preference import PreferenceGame, make_game, regularized_nash
+    from gtlearn.errors import GtlearnError
+
+    g0 = make_game(game) if isinstance(game, str) else game
+    X, n = g0.num_contexts, g0.num_responses
+    if g0.responses is not None:
+        answers = [s.strip() for s in g0.responses[0]]
+        if any(r != g0.responses[0] for r in g0.responses) or any(len(a.split()) != 1 for a in answers):
+            raise GtlearnError("the synthetic task needs the same one-word responses in every context")
+    elif n <= len(_WORDS):
+        answers = _WORDS[:n]
+    else:
+        answers = [f"a{i}" for i in range(n)]
+    tok = build_tokenizer(X, answers)
+    model = tiny_causal_lm(tok, hidden_size=hidden_size, num_layers=num_layers, seed=seed)
+    contexts = [f"question q{x} answer" for x in range(X)]
+    task = SyntheticTask(game=g0, beta=float(beta), nash=g0.ref, tokenizer=tok, model=model, contexts=contexts,
+                         answers=answers, oracle=None)
+    torch.manual_seed(seed)
+    fit = pretrain_to_reference(model, task, g0.ref, steps=pretrain_steps)
+    model.requires_grad_(True)
+    ref, mass = task.answer_distribution(model)
+    game_lm = PreferenceGame(P=g0.P, ref=ref, rho=g0.rho, responses=[list(answers) for _ in range(X)],
+                             name=f"{g0.name} (reference = tiny LM)")
+    task.game = game_lm
+    task.nash = regularized_nash(game_lm, beta)
+    task.oracle = GamePreference(game_lm, contexts)
+    from gtlearn.gaps import kl_divergence
+
+    task.info = {"game": g0.name, "beta": float(beta), "pretrain_kl_to_game_ref": fit,
+                 "in_set_mass": float(np.dot(g0.rho, mass)),
+                 "kl_nash_ref": float(np.dot(g0.rho, kl_divergence(task.nash, ref))),
+                 "parameters": int(sum(p.numel() for p in model.parameters()))}
+    return task
+
+
+__all__ = ["SyntheticTask", "build_synthetic_task", "cached_task", "build_tokenizer", "tiny_causal_lm", "DEFAULT_GAME", "DEFAULT_BETA"]
+
+
+_TASK_CACHE: dict[tuple, SyntheticTask] = {}
+
+
+def cached_task(game: str = DEFAULT_GAME, beta: float = DEFAULT_BETA, *, seed: int = 0,
+                pretrain_steps: int = 300) -> SyntheticTask:
+    """:func:`build_synthetic_task`, memoized per argument tuple (tests and benchmarks build the
+    task once per process). Callers must train a ``copy.deepcopy(task.model)``, never
+    ``task.model`` itself."""
+    key = (game, float(beta), seed, pretrain_steps)
+    if key not in _TASK_CACHE:
+        _TASK_CACHE[key] = build_synthetic_task(game, beta, seed=seed, pretrain_steps=pretrain_steps)
+    return _TASK_CACHE[key]

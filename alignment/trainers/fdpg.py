@@ -1,0 +1,165 @@
+"""f-DPG (f-divergence Distributional Policy Gradients) for causal LMs.
+
+Paper: Go et al., "Aligning Language Models with Preferences through f-divergence
+Minimization", ICML 2023 (arXiv:2302.08215); DPG/GDC: Khalifa et al., ICLR 2021. Spec:
+``shared/specs/alignment.md`` §5. Not TRL's ``f_divergence_type`` (that is f-DPO, spec §7.2).
+
+The policy π_θ is trained to approximate a target p(y|x) = P(x,y)/Z(x) given as an
+energy-based model ``P(x,y) = a(y|x)·b(x,y)``, with ``a`` the base LM (the reference model)
+and ``b`` supplied by ``target`` — a callable ``(prompts, completions) -> log b`` (−inf where
+a pointwise constraint is violated; ``r/β`` for the RLHF target a·exp(r/β)). The gradient of
+D_f(π_θ‖p) is a policy gradient with pseudo-reward −f'(π/p) (spec §5.2). Per batch ::
+
+    log t = sg(log π_θ(y)) − (log P(y) − log Ẑ(x))
+    A     = −f'(log t) − b            (b: moving average of the pseudo-reward, window 1024)
+    w     = exp(sg(log π_θ(y)) − log q(y))
+    loss  = mean(−w·A·log π_θ(y))
+
+Ẑ(x) is the per-context cumulative mean of P/q over every sample seen (optionally clipped by
+``max_z``); contexts with Ẑ = 0 are skipped. The proposal q is π_θ (``proposal="online"``) or a
+frozen copy replaced every ``proposal_update_interval`` steps only if the importance-sampling
+estimate of KL(p‖π_θ) is below that of KL(p‖q) (``proposal="offline"``). Reverse KL (and
+reverse χ²) need a full-support target; the trainer raises on a sample outside the support.
+
+Defaults (the authors' reference library, spec §5.4): ``divergence="js"``, Adam lr 1.41e-5,
+constant schedule with 12 warm-up steps, ``proposal_update_interval=16``. Choices: JS keeps its
+½ (the library drops it: only a learning-rate rescaling); the baseline is the window mean
+*before* the current batch (so it is independent of the batch and the gradient unbiased).
+Deviations: the library's defaults of 1024 samples per step and 16 contexts per step are the
+caller's batch settings, not config fields; the "estimate window of 256" is not separate from
+the baseline window.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from alignment.trainers.base import AlignConfig, OnlineTrainer, copy_weights_, frozen_copy
+from alignment.trainers.logprobs import generate, sequence_logprobs
+from alignment.trainers.losses import F_DIVERGENCES, fdpg_loss
+from gtlearn.errors import GtlearnError
+
+
+@dataclass
+class FDPGConfig(AlignConfig):
+    """Config of :class:`FDPGTrainer`."""
+
+    divergence: str = field(default="js", metadata={"help": "kl | rkl | tv | js | chi2 | rchi2."})
+    proposal: str = field(default="online", metadata={"help": "'online' (q = π_θ) or 'offline' (frozen, refreshed)."})
+    proposal_update_interval: int = field(default=16, metadata={"help": "Steps between proposal-refresh checks."})
+    baseline_window: int = field(default=1024, metadata={"help": "Window of the moving-average baseline."})
+    max_z: float | None = field(default=None, metadata={"help": "Clip Ẑ(x) from above."})
+    num_generations: int = field(default=1, metadata={"help": "Samples per prompt per step."})
+    learning_rate: float = 1.41e-5
+    lr_scheduler_type: str = "constant_with_warmup"
+    warmup_steps: float = 12
+    temperature: float = 1.0
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.divergence not in F_DIVERGENCES:
+            raise GtlearnError(f"divergence must be one of {', '.join(F_DIVERGENCES)}, got {self.divergence!r}")
+        if self.proposal not in ("online", "offline"):
+            raise GtlearnError(f"proposal must be 'online' or 'offline', got {self.proposal!r}")
+
+
+class FDPGTrainer(OnlineTrainer):
+    """f-DPG; see the module docstring. ``target(prompts, completions) -> log b`` (numpy)."""
+
+    _tag = "fdpg"
+
+    def __init__(self, *args, target: Callable[[list[str], list[str]], Any] | None = None, **kwargs) -> None:
+        if target is None:
+            raise GtlearnError("FDPGTrainer needs target=(prompts, completions) -> log b(x, y)")
+        super().__init__(*args, **kwargs)
+        self.target = target
+        self.z_log_sum: dict[str, float] = {}
+        self.z_count: dict[str, int] = {}
+        self.window: deque = deque(maxlen=int(self.args.baseline_window))
+        self.proposal_model = frozen_copy(self.model).to(self.args.device) if self.args.proposal == "offline" else None
+        self.proposal_refreshes = 0
+
+    def _update_z(self, prompts: list[str], log_ratio: np.ndarray) -> np.ndarray:
+        """Add P/q of this batch to the per-context running sums; return log Ẑ per sample."""
+        for x, lr in zip(prompts, log_ratio):
+            if x in self.z_log_sum:
+                self.z_log_sum[x] = float(np.logaddexp(self.z_log_sum[x], lr))
+            else:
+                self.z_log_sum[x] = float(lr)
+            self.z_count[x] = self.z_count.get(x, 0) + 1
+        log_z = np.array([self.z_log_sum[x] - math.log(self.z_count[x]) for x in prompts])
+        if self.args.max_z is not None:
+            log_z = np.minimum(log_z, math.log(self.args.max_z))
+        return log_z
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None, **kwargs):
+        args = self.args
+        dev = args.device
+        prompts = [p for p in inputs["prompt"] for _ in range(args.num_generations)]
+        sampler = self.proposal_model if self.proposal_model is not None else model
+        y = generate(sampler, self.processing_class, prompts, max_new_tokens=args.max_new_tokens,
+                     temperature=args.temperature, max_prompt_length=args.max_prompt_length)
+        lp = self.logprobs(model, y, grad=True)
+        if self.proposal_model is None and args.temperature == 1.0:
+            log_q = lp.detach()
+        else:
+            with torch.no_grad():
+                log_q = sequence_logprobs(sampler, y.prompt_ids, y.prompt_mask, y.completion_ids, y.completion_mask,
+                                          reduction=args.logprob_reduction, temperature=args.temperature)
+        log_a = self.ref_logprobs(y)
+        log_b = torch.as_tensor(np.asarray(self.target(y.prompts, y.texts), dtype=np.float64), dtype=torch.float32, device=dev)
+        log_P = log_a.float() + log_b
+        outside = ~torch.isfinite(log_P)
+        log_z = torch.as_tensor(self._update_z(y.prompts, (log_P - log_q.float()).cpu().numpy()), dtype=torch.float32, device=dev)
+        valid = torch.isfinite(log_z)
+        baseline = float(np.mean(self.window)) if self.window else 0.0
+        loss, pseudo, stats = fdpg_loss(lp[valid], log_P[valid], log_z[valid], log_q[valid].float(),
+                                        divergence=args.divergence, baseline=baseline)
+        if not torch.isfinite(pseudo).all():
+            raise GtlearnError(f"divergence {args.divergence!r} needs a full-support target, but a sample has "
+                               "P(x, y) = 0; use kl, tv or js for pointwise constraints")
+        self.window.extend(pseudo.cpu().tolist())
+        # IS estimates of the divergences between the target and π_θ / q (samples from q).
+        with torch.no_grad():
+            log_p = log_P - log_z
+            wp = torch.exp(log_p - log_q.float())
+            fin = torch.isfinite(log_p)
+            kl_p_pi = torch.where(fin, wp * (log_p - lp.detach().float()), torch.zeros_like(wp))[valid].mean()
+            kl_p_q = torch.where(fin, wp * (log_p - log_q.float()), torch.zeros_like(wp))[valid].mean()
+            tv = 0.5 * (torch.abs(torch.exp(log_p) - torch.exp(lp.detach().float())) / torch.exp(log_q.float()))[valid].mean()
+        if self.proposal_model is not None and self._step_started() and self.state.global_step > 0 \
+                and self.state.global_step % args.proposal_update_interval == 0 and float(kl_p_pi) < float(kl_p_q):
+            copy_weights_(self.proposal_model, model)
+            self.proposal_refreshes += 1
+        self._record("objective/", {"loss": loss.detach(), "baseline": baseline, "kl_ref": (lp.detach() - log_a).mean(),
+                                    "outside_support": outside.float().mean(), "log_z_mean": log_z[valid].mean(),
+                                    "proposal_refreshes": self.proposal_refreshes})
+        self._record("fdpg/", {**stats, "kl_p_pi": kl_p_pi, "kl_p_q": kl_p_q, "tv_p_pi": tv})
+        self._record_completions(y)
+        return (loss, None) if return_outputs else loss
+
+    def _extra_state(self) -> dict[str, Any]:
+        st = super()._extra_state()
+        st.update(z_log_sum=dict(self.z_log_sum), z_count=dict(self.z_count), window=list(self.window),
+                  proposal_refreshes=self.proposal_refreshes)
+        if self.proposal_model is not None:
+            st["proposal"] = {k: v.cpu() for k, v in self.proposal_model.state_dict().items()}
+        return st
+
+    def _load_extra_state(self, state: dict[str, Any]) -> None:
+        super()._load_extra_state(state)
+        self.z_log_sum = dict(state["z_log_sum"])
+        self.z_count = dict(state["z_count"])
+        self.window = deque(state["window"], maxlen=int(self.args.baseline_window))
+        self.proposal_refreshes = int(state.get("proposal_refreshes", 0))
+        if self.proposal_model is not None and "proposal" in state:
+            self.proposal_model.load_state_dict(state["proposal"])
+
+
+__all__ = ["FDPGConfig", "FDPGTrainer"]

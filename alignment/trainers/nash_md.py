@@ -1,0 +1,79 @@
+"""Nash-MD (Nash Mirror Descent) for causal LMs — the baseline of the Nash-learning family.
+
+Paper: Munos et al., "Nash Learning from Human Feedback", ICML 2024 (arXiv:2312.00886).
+Spec: ``shared/specs/alignment.md`` §6.1. TRL 1.16 removed its ``NashMDTrainer`` and the
+geometric-mixture generation wrapper; this trainer restores them.
+
+Per prompt: y ∼ π_θ, and y' from the **token-level** geometric mixture
+``softmax((1−c)·logits_θ + c·logits_ref)`` (``mixture_coef = c`` weights the reference; each
+model keeps its own KV cache); minimize ::
+
+    ℓ = −(P(y≻y'|x) − ½ − penalty·[y has no EOS])·log π_θ(y) + β·sg[log π_θ(y) − log π_ref(y)]·log π_θ(y)
+
+Defaults (spec §6.1): β = 0.1, ``mixture_coef`` = 0.5, learning rate 5e-7, 2 samples per
+prompt (``num_generations=2``), ``missing_eos_penalty`` = 1.0. With a constant step the fixed
+point is biased away from π*_β (the bias shrinks with the step); this is the algorithm, not a
+defect of the implementation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from alignment.trainers.base import AlignConfig, OnlineTrainer
+from alignment.trainers.logprobs import generate, generate_mixture
+from alignment.trainers.losses import KL_ESTIMATORS, nash_md_loss
+from gtlearn.errors import GtlearnError
+
+
+@dataclass
+class NashMDConfig(AlignConfig):
+    """Config of :class:`NashMDTrainer` (spec §6.1 defaults)."""
+
+    mixture_coef: float = field(default=0.5, metadata={"help": "Weight of the reference logits in the mixture sampler."})
+    kl_estimator: str = field(default="sequence", metadata={"help": "'sequence' (unbiased) or 'token' (TRL's former, biased)."})
+    num_generations: int = field(default=2, metadata={"help": "Samples per prompt (each with its own mixture opponent)."})
+    missing_eos_penalty: float | None = 1.0
+
+    def __post_init__(self):
+        super().__post_init__()
+        if not 0.0 <= self.mixture_coef <= 1.0:
+            raise GtlearnError(f"mixture_coef must be in [0, 1], got {self.mixture_coef}")
+        if self.kl_estimator not in KL_ESTIMATORS:
+            raise GtlearnError(f"kl_estimator must be one of {KL_ESTIMATORS}")
+
+
+class NashMDTrainer(OnlineTrainer):
+    """Nash-MD trainer; see the module docstring."""
+
+    _tag = "nash-md"
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None, **kwargs):
+        args = self.args
+        prompts = [p for p in inputs["prompt"] for _ in range(args.num_generations)]
+        y = generate(model, self.processing_class, prompts, max_new_tokens=args.max_new_tokens,
+                     temperature=args.temperature, max_prompt_length=args.max_prompt_length)
+        if args.mixture_coef == 0.0:
+            # c = 0 is plain policy sampling (spec §6.1 test); skip the reference forward passes.
+            y2 = generate(model, self.processing_class, prompts, max_new_tokens=args.max_new_tokens,
+                          temperature=args.temperature, max_prompt_length=args.max_prompt_length)
+        else:
+            y2 = generate_mixture(model, self.ref_policy, self.processing_class, prompts, mixture_coef=args.mixture_coef,
+                                  max_new_tokens=args.max_new_tokens, temperature=args.temperature,
+                                  max_prompt_length=args.max_prompt_length,
+                                  ref_context=self.ref_context if self.ref_model is None else None)
+        pref = self.query(y.prompts, y.texts, y2.texts)
+        token = args.kl_estimator == "token"
+        lp, tok = self.logprobs(model, y, grad=True, tokens=True)
+        ref_lp, ref_tok = self.ref_logprobs(y, tokens=True)
+        loss, stats = nash_md_loss(lp, ref_lp, pref, beta=args.beta, kl_estimator=args.kl_estimator,
+                                   token_logp=tok if token else None, ref_token_logp=ref_tok if token else None,
+                                   reward_offset=self.eos_offset(y))
+        self._record("objective/", {"loss": loss.detach(), "preference_minus_half": (pref - 0.5).mean(),
+                                    "kl_ref": stats["kl_ref"], "entropy": -lp.detach().mean()})
+        self._record("rewards/", {"mean": stats["reward"]})
+        self._record_completions(y)
+        return (loss, None) if return_outputs else loss
+
+
+__all__ = ["NashMDConfig", "NashMDTrainer"]

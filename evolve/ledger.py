@@ -1,0 +1,54 @@
+"""Token/cost ledger and budgets (specs/evolve.md §9).
+
+Every LLM call is an ``llm_calls`` row. Before a call, its worst-case cost (prompt + max_tokens
+at list price) is *reserved*, so concurrent calls cannot overshoot ``max_usd``; the reservation
+is settled when usage arrives (abandoned calls keep their reservation). Unknown models are
+unpriced (cost NULL); with ``max_usd`` set they are refused unless ``allow_unpriced``.
+"""
+
+from __future__ import annotations
+
+import time
+
+from evolve.llm import pricing
+from evolve.llm.base import approx_tokens
+from gtlearn.errors import GtlearnError
+
+
+def spent(db) -> dict:
+    r = db.conn.execute(
+        "SELECT COUNT(*), COALESCE(SUM(CASE WHEN status='ok' THEN cost_usd ELSE reserved_usd END),0), "
+        "COALESCE(SUM(tokens_in),0)+COALESCE(SUM(tokens_out),0) FROM llm_calls WHERE run_id=?", (db.run_id,)).fetchone()
+    cpu = db.conn.execute("SELECT COALESCE(SUM(e.cpu_s),0) FROM evaluations e JOIN programs p ON p.id=e.program_id WHERE p.run_id=?",
+                          (db.run_id,)).fetchone()[0]
+    return {"llm_calls": r[0], "usd": float(r[1]), "tokens": int(r[2]), "eval_cpu_hours": float(cpu) / 3600.0,
+            "wall_hours": float(db.kv_get("wall_s", 0.0)) / 3600.0}
+
+
+def over_budget(db, budget: dict) -> str | None:
+    s = spent(db)
+    checks = [("max_usd", "usd"), ("max_llm_calls", "llm_calls"), ("max_tokens", "tokens"),
+              ("max_eval_cpu_hours", "eval_cpu_hours"), ("max_wall_hours", "wall_hours")]
+    for key, field in checks:
+        if budget.get(key) is not None and s[field] >= float(budget[key]):
+            return f"budget {key}={budget[key]} reached ({s[field]:.4g})"
+    return None
+
+
+def reserve(db, model: dict, messages: list[dict], cfg: dict, prices: dict) -> float | None:
+    """Worst-case USD of the call (None = unpriced); raises if it would break ``max_usd``."""
+    tin = approx_tokens("".join(m["content"] for m in messages))
+    worst = pricing.cost(model["name"], tin, int(model["max_tokens"]), prices)
+    budget = cfg["run"]["budget"]
+    if worst is None and budget.get("max_usd") is not None and not cfg["llm"]["allow_unpriced"]:
+        raise GtlearnError(f"model {model['name']!r} has no price and run.budget.max_usd is set (allow_unpriced: true to accept)")
+    if worst is not None and budget.get("max_usd") is not None and spent(db)["usd"] + worst > float(budget["max_usd"]):
+        return -1.0
+    return worst
+
+
+def settle(db, call_id: int, completion, model: str, prices: dict) -> None:
+    cost = completion.cost_usd if completion.cost_usd is not None else pricing.cost(model, completion.tokens_in, completion.tokens_out, prices)
+    db.conn.execute("UPDATE llm_calls SET status='ok', response=?, tokens_in=?, tokens_out=?, cost_usd=?, priced=?, latency_s=? WHERE id=?",
+                    (completion.text, completion.tokens_in, completion.tokens_out, cost, int(cost is not None), completion.latency_s, call_id))
+    db.event("llm_ok", None, call=call_id, tokens_in=completion.tokens_in, tokens_out=completion.tokens_out, cost=cost, t=time.time())

@@ -1,0 +1,1 @@
+"""LLM backends behind one interface (specs/evolve.md §9)."""

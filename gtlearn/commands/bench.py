@@ -1,0 +1,51 @@
+"""``gtlearn bench``: CFR+ iteration and NashConv timings against OpenSpiel (C++) and LiteEFG."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from gtlearn.commands.common import positive
+from gtlearn.errors import GtlearnError
+
+
+def bench(
+    game: Optional[list[str]] = typer.Option(
+        None, "--game", "-g",
+        help="Game string (repeatable). Default: leduc_poker, liars_dice, kuhn_poker(players=4), leduc_poker(players=3).",
+    ),
+    rounds: int = typer.Option(5, "--rounds", help="Interleaved timing rounds (medians are reported)."),
+    round_budget: float = typer.Option(1.0, "--round-budget", help="Seconds per solver per round (sets iterations per round)."),
+    peer: Optional[list[str]] = typer.Option(None, "--peer", help="Peer to time: openspiel, liteefg (repeatable; default both)."),
+    no_peers: bool = typer.Option(False, "--no-peers", help="Time gtlearn only."),
+    no_reference: bool = typer.Option(False, "--no-reference", help="Skip timing the NumPy reference backend."),
+    vad_iterations: int = typer.Option(0, "--vad-iterations", help="Also time this many VAD-CFR iterations with exact exploitability every 10 (0 = skip; the experiment uses 1000)."),
+    vad_game: str = typer.Option("leduc_poker(players=3)", "--vad-game", help="Game of the VAD-CFR timing run."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write the Markdown report here (and the raw numbers beside it as .json)."),
+) -> None:
+    """Time CFR+ iterations and exact NashConv against OpenSpiel's C++ solvers and LiteEFG, in one run."""
+    from games.openspiel import resolve_game_string
+    from gtlearn.run import atomic_write_json
+    from solvers.fast.bench import DEFAULT_GAMES, BenchConfig, render_markdown, run_benchmark
+
+    positive("rounds", rounds)
+    positive("vad-iterations", vad_iterations, allow_zero=True)
+    if round_budget <= 0:
+        raise GtlearnError(f"--round-budget must be positive, got {round_budget}")
+    peers = () if no_peers else tuple(peer or ("openspiel", "liteefg"))
+    unknown = set(peers) - {"openspiel", "liteefg"}
+    if unknown:
+        raise GtlearnError(f"unknown peer {sorted(unknown)[0]!r}; choose openspiel or liteefg")
+    games = tuple(resolve_game_string(g) for g in game) if game else DEFAULT_GAMES
+    cfg = BenchConfig(games=games, rounds=rounds, round_budget_s=round_budget, peers=peers,
+                      reference=not no_reference, vad_iterations=vad_iterations, vad_game=resolve_game_string(vad_game))
+    report = run_benchmark(cfg, log=lambda msg: typer.echo(msg, err=True))
+    text = render_markdown(report)
+    typer.echo(text)
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text)
+        atomic_write_json(out.with_suffix(".json"), report)
+        typer.echo(f"wrote {out} and {out.with_suffix('.json')}", err=True)

@@ -1,0 +1,161 @@
+"""``gtlearn evolve``: LLM-driven program search for CFR rules and PSRO meta-solvers.
+
+Verbs: run | resume | status | best | lineage | replay | distill (specs/evolve.md §10).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+app = typer.Typer(name="evolve", help="Program search (AlphaEvolve-style) for CFR rules and PSRO meta-solvers.",
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+
+
+def _echo(line: str) -> None:
+    typer.echo(line, err=True)
+
+
+@app.command("run")
+def run(
+    config: Path = typer.Argument(..., help="Campaign YAML (e.g. experiments/campaigns/cfr_rules.yaml)."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run directory (default runs/evolve-<config>-<time>)."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Override run.seed."),
+    max_evaluated: Optional[int] = typer.Option(None, "--max-evaluated", help="Override run.max_evaluated."),
+    slots: Optional[int] = typer.Option(None, "--slots", help="Override executor.slots."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No per-candidate lines."),
+) -> None:
+    """Start a campaign; prints one line per evaluated candidate, then the score table."""
+    from evolve import config as cfgmod
+    from evolve.controller import run_campaign
+    from evolve.report import write_outputs
+    from gtlearn.commands.common import default_out
+
+    raw = cfgmod.load(config)
+    if seed is not None:
+        raw["run"]["seed"] = seed
+    if max_evaluated is not None:
+        raw["run"]["max_evaluated"] = max_evaluated
+    if slots is not None:
+        raw["executor"]["slots"] = slots
+    cfg = cfgmod.validate(raw)
+    out = out or default_out("evolve", Path(config).stem)
+    c = run_campaign(cfg, out, echo=None if quiet else _echo)
+    _finish(c, out)
+
+
+@app.command("resume")
+def resume(
+    run_dir: Path = typer.Argument(..., help="Run directory of the campaign."),
+    config: Optional[Path] = typer.Option(None, "--config", help="Check (or with --force-config, replace) the config."),
+    force_config: bool = typer.Option(False, "--force-config", help="Continue although the config changed."),
+    hard_stop: bool = typer.Option(False, "--hard-stop", help="At a budget cap, abort instead of draining the queue."),
+    quiet: bool = typer.Option(False, "--quiet", "-q"),
+) -> None:
+    """Continue a campaign after a crash or a stop: nothing finished is lost, nothing is evaluated twice."""
+    from evolve import config as cfgmod
+    from evolve.controller import resume_campaign
+
+    cfg = cfgmod.load(config) if config else None
+    c = resume_campaign(run_dir, cfg, force_config=force_config, echo=None if quiet else _echo, hard_stop=hard_stop)
+    _finish(c, run_dir)
+
+
+def _finish(c, out) -> None:
+    from evolve.report import write_outputs
+
+    s = write_outputs(c.db, out)
+    typer.echo((Path(out) / "scores.md").read_text())
+    b = s["best"]
+    if b.get("program_id") is not None:
+        kind = "champion" if b["is_champion"] else "public leader (no champion promoted)"
+        typer.echo(f"best: #{b['program_id']} ({kind}); public {b['public']['fitness']:+.4f}"
+                   + (f", held-out {b['private']['fitness']:+.4f}" if b.get("private") else ""))
+        typer.echo(f"program: {Path(out) / 'best.py'} (gtlearn solve GAME --rule {Path(out) / 'best.py'}:Rule)")
+    typer.echo(f"run directory: {out}")
+
+
+@app.command("status")
+def status(run_dir: Path = typer.Argument(...), as_json: bool = typer.Option(False, "--json")) -> None:
+    """Counts by state, budget use, island bests and stagnation, sandbox profile."""
+    from evolve.report import open_db, status as st
+
+    s = st(open_db(run_dir))
+    if as_json:
+        typer.echo(json.dumps(s, indent=2))
+        return
+    typer.echo(f"run {s['run_id']} ({s['status']}), sandbox {s['sandbox_profile']}")
+    typer.echo("states: " + ", ".join(f"{k} {v}" for k, v in sorted(s["counts"].items())) + f"; evaluated {s['evaluated']}")
+    b = s["budget_use"]
+    typer.echo(f"budget: {b['llm_calls']} LLM calls, {b['tokens']} tokens, ${b['usd']:.4f}, eval CPU {b['eval_cpu_hours']:.3f} h, wall {b['wall_hours']:.3f} h")
+    isl = s["islands"]
+    for i, (bf, since) in enumerate(zip(isl["best"] or [], isl["since_improvement"] or [])):
+        typer.echo(f"island {i}: best {'-' if bf is None else format(bf, '+.4f')}, {since}/{s['stagnation']} children since improvement")
+    typer.echo(f"island resets: {isl['resets']}")
+
+
+@app.command("best")
+def best(run_dir: Path = typer.Argument(...), code: bool = typer.Option(False, "--code", help="Print the program.")) -> None:
+    """The champion (held-out gated), with public and private metrics and its diff from the seed."""
+    from evolve.report import best as b_, open_db
+
+    b = b_(open_db(run_dir))
+    if b.get("program_id") is None:
+        typer.echo("no program has been evaluated yet")
+        return
+    typer.echo(f"#{b['program_id']} ({'champion' if b['is_champion'] else 'public leader; no champion promoted yet'})")
+    for label, m in (("public (training)", b["public"]), ("private (held-out)", b["private"])):
+        if m is None:
+            typer.echo(f"{label}: -")
+            continue
+        typer.echo(f"{label}: fitness {m['fitness']:+.4f}")
+        games = m.get("games") or (m.get("seeds") or [{}])[0].get("games", {})
+        for g, v in games.items():
+            typer.echo(f"  {g}: exploitability {v['expl']:.3e} vs CFR+ {v['baseline']:.3e} at T={v['iterations']} ({v['fitness']:+.3f})")
+    typer.echo(b["code"] if code else b["diff_from_seed"])
+
+
+@app.command("lineage")
+def lineage(run_dir: Path = typer.Argument(...), program_id: int = typer.Argument(...)) -> None:
+    """Ancestry of a program with each step's patch and fitness change."""
+    from evolve.report import lineage as lin, open_db
+
+    for step in lin(open_db(run_dir), program_id):
+        f = "-" if step["public_fitness"] is None else f"{step['public_fitness']:+.4f}"
+        d = "" if step["fitness_change"] is None else f" ({step['fitness_change']:+.4f})"
+        typer.echo(f"#{step['id']} gen {step['generation']} {step['state']} fitness {f}{d} [{step['patch_kind']}]")
+        if step["diff"]:
+            typer.echo(step["diff"])
+
+
+@app.command("replay")
+def replay(
+    run_dir: Path = typer.Argument(..., help="A finished campaign whose LLM calls are the cassette."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Where the replayed campaign goes (default RUN_DIR-replay)."),
+) -> None:
+    """Re-run a campaign from its recorded LLM answers (strict) and compare programs and scores."""
+    from evolve.replaying import replay_run
+
+    out = out or Path(str(run_dir).rstrip("/") + "-replay")
+    res = replay_run(run_dir, out, echo=_echo)
+    typer.echo(json.dumps(res, indent=2))
+    if not res["identical"]:
+        raise typer.Exit(1)
+
+
+@app.command("distill")
+def distill(
+    run_dir: Path = typer.Argument(...),
+    program_id: Optional[int] = typer.Argument(None, help="Program to distill (default: the champion / leader)."),
+    tol: float = typer.Option(0.05, "--tol", help="Keep an ablation if private fitness drops by at most this much."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Where to write distilled.py and distill.md (default RUN_DIR)."),
+) -> None:
+    """Greedy ablation to a minimal core, re-scored on training and held-out games."""
+    from evolve.distill import distill_program
+
+    res = distill_program(run_dir, program_id, tol=tol, out=out or run_dir, echo=_echo)
+    typer.echo(res["table"])
+    typer.echo(f"minimal program: {res['path']}")

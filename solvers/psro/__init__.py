@@ -1,0 +1,6 @@
+"""PSRO with exact oracles, exact meta-game payoffs and pluggable meta-solvers (specs/psro.md)."""
+
+from solvers.psro.loop import IterationRecord, PSROConfig, PSROSolver, run_psro
+from solvers.psro.meta_solvers import META_SOLVERS, MetaSolver, make_meta_solver
+
+__all__ = ["PSROConfig", "PSROSolver", "IterationRecord", "run_psro", "META_SOLVERS", "MetaSolver", "make_meta_solver"]

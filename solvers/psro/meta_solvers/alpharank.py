@@ -1,0 +1,98 @@
+"""alpha-Rank meta-solver (Omidshafiei et al. 2019, "alpha-Rank: Multi-agent evaluation by
+evolution"; used as a PSRO meta-solver by Muller et al. 2020, alpha-PSRO).
+
+The Markov chain over joint pure profiles s: a unilateral deviation of player k from s to s'
+has probability eta * rho(s -> s'), eta = 1 / sum_k (n_k - 1), with the fixation probability
+
+    rho = (1 - exp(-alpha (f' - f))) / (1 - exp(-m alpha (f' - f)))   (1/m when f' = f),
+
+f = M_k[s], f' = M_k[s']; the self-loop takes the rest. The meta-strategy of player k is
+its marginal of the stationary distribution.
+
+Choices (the paper of SHOR-PSRO does not state its alpha-Rank settings; specs/psro.md §6.5):
+* payoffs are divided by the meta-game's largest absolute payoff before ranking, so that
+  ``alpha`` is scale-free (chip-valued poker and win/loss games share one alpha);
+* alpha = 100, m = 50 (OpenSpiel's default population size);
+* the chain is perturbed to (1 - eps) P + eps / S (eps = 1e-8, S the number of profiles), which
+  makes it irreducible and the stationary distribution unique, like the epsilon of OpenSpiel's
+  ``sweep_pi_vs_epsilon``; OpenSpiel instead sweeps alpha upward, which is not done here.
+The stationary distribution is solved exactly with a sparse LU factorisation (no dense S x S
+matrix). The chain has prod n_k states, so this is usable up to about 1e5 profiles; larger
+meta-games (3-player Leduc, 4-player Kuhn at 100 iterations) are refused with a clear error.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from gtlearn.backend import to_numpy
+from gtlearn.errors import GtlearnError
+from solvers.psro.meta_solvers.base import MetaSolver
+
+
+def fixation_probability(delta: np.ndarray, alpha: float, m: int) -> np.ndarray:
+    """rho for payoff differences f' - f, evaluated without overflow."""
+    x = alpha * np.asarray(delta, dtype=np.float64)
+    out = np.full(x.shape, 1.0 / m)
+    pos = x > 0
+    neg = x < 0
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        out[pos] = np.expm1(-x[pos]) / np.expm1(-m * x[pos])
+        xn = x[neg]  # multiply through by exp(m x): all exponents non-positive
+        out[neg] = np.exp((m - 1) * xn) * np.expm1(xn) / np.expm1(m * xn)
+    return out
+
+
+def alpharank(payoffs, alpha=100.0, m=50, eps=1e-8, max_profiles=200_000, normalise_payoffs=True):
+    import scipy.sparse as sp
+    import scipy.sparse.linalg as spla
+
+    tensors = [np.asarray(to_numpy(t), dtype=np.float64) for t in payoffs]
+    shape = tensors[0].shape
+    num_profiles = int(np.prod(shape))
+    if num_profiles > max_profiles:
+        raise GtlearnError(
+            f"alpha-rank over {num_profiles:,} joint profiles exceeds max_profiles={max_profiles:,} "
+            "(the Markov chain has one state per joint profile)"
+        )
+    scale = max(float(np.max(np.abs(t))) for t in tensors) if normalise_payoffs else 1.0
+    scale = scale if scale > 0 else 1.0
+    eta = 1.0 / max(1, sum(n - 1 for n in shape))
+    idx = np.arange(num_profiles).reshape(shape)
+    rows, cols, vals = [], [], []
+    for k, n_k in enumerate(shape):
+        if n_k < 2:
+            continue
+        f = tensors[k] / scale
+        for shift in range(1, n_k):
+            # s' = s with player k's strategy replaced by (s_k + shift) mod n_k
+            f_new = np.roll(f, -shift, axis=k)
+            dest = np.roll(idx, -shift, axis=k)
+            rows.append(idx.reshape(-1))
+            cols.append(dest.reshape(-1))
+            vals.append(eta * fixation_probability(f_new - f, alpha, m).reshape(-1))
+    if not rows:
+        return [np.ones(n) for n in shape]
+    rows, cols, vals = np.concatenate(rows), np.concatenate(cols), np.concatenate(vals)
+    out_prob = np.bincount(rows, weights=vals, minlength=num_profiles)
+    p = sp.coo_matrix((vals, (rows, cols)), shape=(num_profiles, num_profiles)).tocsr()
+    p = p + sp.diags(1.0 - out_prob)
+    # pi = (1-eps) pi P + eps/S  <=>  (I - (1-eps) P^T) pi = eps/S
+    a = sp.identity(num_profiles, format="csc") - (1.0 - eps) * p.T.tocsc()
+    pi = spla.spsolve(a, np.full(num_profiles, eps / num_profiles))
+    pi = np.clip(pi, 0.0, None)
+    pi = pi / pi.sum()
+    pi = pi.reshape(shape)
+    return [pi.sum(axis=tuple(q for q in range(len(shape)) if q != k)) for k in range(len(shape))]
+
+
+class AlphaRank(MetaSolver):
+    name = "alpharank"
+    stateless = True
+
+    def __init__(self, alpha: float = 100.0, m: int = 50, eps: float = 1e-8, max_profiles: int = 200_000) -> None:
+        super().__init__()
+        self.alpha, self.m, self.eps, self.max_profiles = alpha, int(m), eps, int(max_profiles)
+
+    def solve(self, payoffs, t=None):
+        return alpharank(payoffs, self.alpha, self.m, self.eps, self.max_profiles)

@@ -1,0 +1,54 @@
+"""Regret matching on the meta-game (Hart & Mas-Colell 2000), with the defaults of OpenSpiel's
+``regret_matching.py`` (specs/psro.md §6.4).
+
+Initial regrets 1e-6, uniform start, ``iterations`` simultaneous (Jacobi) steps
+``R_p += u_p - x_p.u_p``; ``x_p = gamma/n_p + (1-gamma) [R_p]_+ / sum [R_p]_+`` (uniform when no
+regret is positive). The output is the mean of the iterates the steps produce; OpenSpiel's
+averager also includes the uniform starting point (the one deviation, tested).
+"""
+
+from __future__ import annotations
+
+from gtlearn.backend import namespace
+from games.matrix import contract_others
+from solvers.psro.meta_solvers import _fast
+from solvers.psro.meta_solvers.base import MetaSolver
+
+INITIAL_REGRET = 1e-6
+
+
+def regret_matching(payoffs, iterations=100_000, gamma=1e-6, fast=True):
+    xp = namespace(payoffs[0])
+    shape = payoffs[0].shape
+    if fast and _fast.usable(payoffs):
+        mts, sizes = _fast.prepare(payoffs)
+        return _fast.unpad(_fast.rm(mts, sizes, int(iterations), float(gamma), INITIAL_REGRET), sizes)
+    x = [xp.full(n, 1.0 / n) for n in shape]
+    regrets = [xp.full(n, INITIAL_REGRET) for n in shape]
+    acc = [xp.zeros(n) for n in shape]
+    for _ in range(iterations):
+        new = []
+        for p, m in enumerate(payoffs):
+            n = shape[p]
+            u = contract_others(m, x, p)
+            regrets[p] += u - u @ x[p]
+            pos = xp.maximum(regrets[p], 0.0)
+            s = pos.sum()
+            safe = xp.where(s > 0, s, 1.0)
+            new.append(xp.where(s > 0, gamma * (1.0 / n) + (1 - gamma) * (pos / safe), 1.0 / n))
+        x = new
+        for p in range(len(x)):
+            acc[p] += x[p]
+    return [a / iterations for a in acc]
+
+
+class RM(MetaSolver):
+    name = "rm"
+    stateless = True
+
+    def __init__(self, iterations: int = 100_000, gamma: float = 1e-6) -> None:
+        super().__init__()
+        self.iterations, self.gamma = int(iterations), gamma
+
+    def solve(self, payoffs, t=None):
+        return regret_matching(payoffs, self.iterations, self.gamma)

@@ -1,0 +1,40 @@
+"""Shared fixtures for the evolve tests: a tiny cascade (Kuhn only) and program builders."""
+
+from evolve import config as cfgmod
+from evolve.tasks.cfr import SEED
+
+UPD = """def update_regrets(cum_regret, inst_regret, legal, t, state):
+    return np.where(legal, np.maximum(cum_regret + inst_regret, 0.0), 0.0)"""
+
+
+def with_update(body: str, prelude: str = "") -> str:
+    """SEED with update_regrets' body replaced (``body`` indented by 4)."""
+    new = "def update_regrets(cum_regret, inst_regret, legal, t, state):\n" + "\n".join("    " + l for l in body.strip("\n").split("\n"))
+    code = SEED.replace(UPD, new)
+    assert code != SEED
+    if prelude:
+        code = code.replace("# EVOLVE-BLOCK-START\n", "# EVOLVE-BLOCK-START\n" + prelude + "\n")
+    return code
+
+
+def tiny_cfg(**over) -> dict:
+    raw = {
+        "run": {"seed": 0, "max_evaluated": 8, "sequential": True},
+        "search": {"islands": 2, "migration_interval": 3, "stagnation": 4},
+        "cascade": {"stage1": {"games": ["kuhn_poker"], "iterations": 20},
+                    "stage2": {"games": ["kuhn_poker"], "iterations": 60, "checkpoints": [10]},
+                    "heldout": {"games": ["goofspiel_3"], "horizon_mult": 2, "seeds": [1, 2]}, "promote_top_k": 2},
+        "sandbox": {"wall_s": 20, "cpu_s": 20},
+        "executor": {"slots": 1, "backlog": 1},
+        "llm": {"proposers": 1},
+    }
+    for k, v in over.items():
+        raw.setdefault(k, {}).update(v)
+    return cfgmod.validate(raw)
+
+
+def job(code: str, cfg: dict, baselines: dict, kind: str = "cascade", seed: int = 5) -> dict:
+    sb = cfg["sandbox"]
+    limits = {k: sb[k] for k in ("wall_s", "cpu_s", "mem_mb", "nofile", "nproc", "fsize_mb", "profile", "network")}
+    return {"kind": kind, "task": "cfr", "program_id": 1, "attempt": 0, "code": code, "stages": cfgmod.cfr_stages(cfg),
+            "seed": seed, "limits": limits, "baselines": baselines}

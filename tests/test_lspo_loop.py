@@ -1,0 +1,119 @@
+"""The offline LSPO loop end to end with no network, its artifacts, resume, evaluation and CLI."""
+
+from __future__ import annotations
+
+import json
+import socket
+
+import numpy as np
+import pytest
+
+from alignment.lspo.loop import LSPOConfig, LSPOTrainer, load_iteration
+
+
+@pytest.fixture()
+def no_network(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise OSError("network access is disabled in this test")
+
+    monkeypatch.setattr(socket, "socket", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+
+@pytest.fixture(scope="module")
+def offline_run(tmp_path_factory):
+    # The CI smoke preset (3 iterations x 40 games, template policy, hashing embedder) with a
+    # short solver budget to keep the default test subset fast.
+    out = tmp_path_factory.mktemp("lspo") / "run"
+    mp = pytest.MonkeyPatch()
+    mp.setattr(socket, "socket", lambda *a, **k: (_ for _ in ()).throw(OSError("no network")))
+    try:
+        cfg = LSPOConfig.preset("ci", traversals=150)
+        summaries = LSPOTrainer(cfg, out, log=None).train()
+    finally:
+        mp.undo()
+    return out, cfg, summaries
+
+
+def test_offline_preset_runs_three_iterations(offline_run):
+    out, cfg, summaries = offline_run
+    assert cfg.games == 40 and cfg.embedder == "hashing" and cfg.policy == "template"
+    assert [s["iteration"] for s in summaries] == [1, 2, 3]
+    assert [s["k_scheduled"]["werewolf"] for s in summaries] == [3, 4, 5]
+    assert [s["k_scheduled"]["villager"] for s in summaries] == [2, 3, 4]
+    for s in summaries:
+        assert s["selfplay"]["games"] == 40 and s["selfplay"]["fallbacks"] == {"speak": 0, "act": 0}
+        assert s["preferences"]["pairs"] > 0
+        assert s["dpo"]["mean_log_ratio_after"] > s["dpo"]["mean_log_ratio_before"]
+    assert summaries[0]["selfplay"]["actions_from"] == "policy"
+    assert summaries[1]["selfplay"]["actions_from"] == "cfr"
+    d = out / "iter_1"
+    for name in ("selfplay.jsonl", "obs_vectors.npy", "latent.json", "centroids_werewolf.npy", "centroids_public.npy",
+                 "solver.npz", "prefs.jsonl", "template_logits.json", "summary.json", "done.json"):
+        assert (d / name).exists(), name
+    assert not list(out.rglob("*.pkl"))
+    turn = json.loads((d / "selfplay.jsonl").read_text().splitlines()[0])
+    assert len(turn["candidates"]) == 3 and 0 <= turn["executed_idx"] < 3
+    for key in ("game_id", "round", "player", "role", "obs_text"):
+        assert key in turn
+    vecs = np.load(d / "obs_vectors.npy")
+    assert vecs.shape[1] == 344
+    latent = json.loads((d / "latent.json").read_text())
+    assert all(len(ex) <= 5 for exs in latent["exemplars"].values() for ex in exs)
+    pair = json.loads((d / "prefs.jsonl").read_text().splitlines()[0])
+    assert pair["gap_chosen"] < pair["gap_rejected"] and pair["z_chosen"] != pair["z_rejected"]
+
+
+def test_resume_skips_finished_iterations(offline_run, no_network):
+    out, cfg, summaries = offline_run
+    again = LSPOTrainer(cfg, out, resume=True, log=None).train()
+    assert again == summaries
+    from gtlearn.errors import GtlearnError
+
+    with pytest.raises(GtlearnError):
+        LSPOTrainer(cfg, out, log=None)  # neither resume nor overwrite
+    other = LSPOConfig.preset("ci", traversals=151)
+    with pytest.raises(GtlearnError):
+        LSPOTrainer(other, out, resume=True, log=None)
+
+
+def test_iteration_agents_play_and_evaluate(offline_run, no_network):
+    from alignment.lspo.evaluate import baseline_agent, head_to_head, lspo_agent
+
+    out, _, _ = offline_run
+    art = load_iteration(out, 3)
+    assert art.latent.ks["werewolf"] == 5
+    agent = lspo_agent(out, 3)
+    r = head_to_head(agent, baseline_agent("rule"), games=10, seed=0)
+    assert set(r) == {"werewolves", "village"} and all(v["games"] == 10 for v in r.values())
+    assert agent.fallbacks == {"speak": 0, "act": 0}
+
+
+def test_cli_verbs(offline_run, capsys, tmp_path):
+    from gtlearn.cli import main
+
+    out, _, _ = offline_run
+    assert main(["werewolf", "play", "--seed", "4"]) == 0
+    log = capsys.readouterr().out
+    assert log.startswith("Roles:") and "Result:" in log
+    assert main(["werewolf", "play", "--seed", "4", "--wolves", f"lspo:{out}", "--village", "random"]) == 0
+    capsys.readouterr()
+    res = tmp_path / "eval.json"
+    assert main(["werewolf", "eval", str(out), "--games", "4", "--iterations", "0,3", "--opponents", "random,final",
+                 "--out", str(res)]) == 0
+    data = json.loads(res.read_text())
+    assert set(data["results"]) == {"0", "3"} and set(data["results"]["3"]) == {"random", "final"}
+    assert main(["werewolf", "rpsls", "--turns", "60", "--iterations", "1"]) == 0
+    assert "iteration 1: k=3" in capsys.readouterr().out
+    # user errors: one line, exit 2
+    assert main(["werewolf", "train", "--preset", "nope"]) == 2
+    assert main(["werewolf", "eval", str(tmp_path)]) == 2
+    assert main(["werewolf", "play", "--agent", "alien"]) == 2
+    assert "error:" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_cpu_preset_three_iterations(tmp_path, no_network):
+    summaries = LSPOTrainer(LSPOConfig.preset("cpu"), tmp_path / "run", log=None).train()
+    assert len(summaries) == 3
