@@ -223,7 +223,8 @@ def build_synthetic_task(game: str | Any = DEFAULT_GAME, beta: float = DEFAULT_B
     return task
 
 
-__all__ = ["SyntheticTask", "build_synthetic_task", "cached_task", "build_tokenizer", "tiny_causal_lm", "DEFAULT_GAME", "DEFAULT_BETA"]
+__all__ = ["SyntheticTask", "build_synthetic_task", "cached_task", "synthetic_config", "eval_callback",
+           "synthetic_trainer", "build_tokenizer", "tiny_causal_lm", "DEFAULT_GAME", "DEFAULT_BETA"]
 
 
 _TASK_CACHE: dict[tuple, SyntheticTask] = {}
@@ -238,3 +239,107 @@ def cached_task(game: str = DEFAULT_GAME, beta: float = DEFAULT_BETA, *, seed: i
     if key not in _TASK_CACHE:
         _TASK_CACHE[key] = build_synthetic_task(game, beta, seed=seed, pretrain_steps=pretrain_steps)
     return _TASK_CACHE[key]
+
+
+# ------------------------------------------------------------------------------------------
+# Defaults that make every trainer learn visibly on the synthetic task on a CPU in minutes.
+# They are *not* the papers' LLM hyperparameters (those are the configs' defaults and the
+# experiments/align_<algo>.py scripts): a 19k-parameter model needs a large learning rate, and
+# INPO's η is tied to the task's β (τ = β, η = 3τ) so that its fixed point is π*_β (spec §3.1).
+# ------------------------------------------------------------------------------------------
+def synthetic_config(algo: str, task: SyntheticTask, *, steps: int = 200, output_dir: str = "runs/synthetic",
+                     seed: int = 0, **overrides: Any) -> dict:
+    """Config fields (a dict for the algorithm's ``XConfig``) for the synthetic task."""
+    from gtlearn.errors import GtlearnError
+
+    cfg: dict[str, Any] = dict(output_dir=output_dir, per_device_train_batch_size=16, max_new_tokens=3,
+                               temperature=1.0, learning_rate=3e-3, beta=task.beta, seed=seed, use_cpu=True,
+                               disable_tqdm=True, logging_steps=10, save_strategy="no", lr_scheduler_type="constant",
+                               warmup_steps=0)
+    if algo == "nash-mp":
+        cfg.update(max_steps=steps, prox_coef=0.5, num_generations=1)
+    elif algo == "nash-md":
+        cfg.update(max_steps=steps, mixture_coef=0.5, num_generations=1, missing_eos_penalty=None)
+    elif algo == "fdpg":
+        cfg.update(max_steps=steps, divergence="js")
+    elif algo in ("inpo", "apo"):
+        rounds = max(1, steps // 25)
+        cfg.update(num_iterations=rounds, max_steps=steps // rounds, num_samples_per_prompt=8, pair_mode="iid",
+                   prompts_per_round=32, label_mode="sample", lr_scheduler_type="cosine", warmup_steps=0.03)
+        if algo == "inpo":
+            cfg.update(eta=3 * task.beta, tau=task.beta)
+        else:
+            cfg.update(alpha=0.3, inner_loss="dpo", beta=2.0)
+    else:
+        raise GtlearnError(f"unknown algorithm {algo!r}; use nash-mp, inpo, apo, fdpg or nash-md")
+    cfg.update(overrides)
+    return cfg
+
+
+def eval_callback(task: SyntheticTask, trainer_ref: list, every: int, sink):
+    """A ``TrainerCallback`` that evaluates the answer distribution exactly every ``every``
+    optimizer steps (counted across rounds for INPO/APO) and calls ``sink(step, measures)``."""
+    from transformers import TrainerCallback
+
+    from games.preference import maximal_lottery
+    from gtlearn.gaps import kl_divergence
+
+    ml = maximal_lottery(task.game)
+
+    def measure(model) -> dict[str, float]:
+        out = task.evaluate(model)
+        pi, _ = task.answer_distribution(model)
+        out["kl_maximal_lottery_pi"] = float(np.dot(task.game.rho, kl_divergence(ml, pi)))
+        return out
+
+    class KLToNash(TrainerCallback):
+        def __init__(self):
+            self.last = -1
+
+        def total(self, state) -> int:
+            tr = trainer_ref[0]
+            return int(getattr(tr, "steps_before_round", 0)) + int(state.global_step)
+
+        def on_train_begin(self, args, state, control, model=None, **kw):
+            step = self.total(state)
+            if step == 0 and self.last < 0:
+                self.last = 0
+                sink(0, measure(model))
+
+        def on_step_end(self, args, state, control, model=None, **kw):
+            step = self.total(state)
+            if step % every == 0 and step != self.last:
+                self.last = step
+                sink(step, measure(model))
+
+        def on_train_end(self, args, state, control, model=None, **kw):
+            step = self.total(state)
+            if step != self.last:
+                self.last = step
+                sink(step, measure(model))
+
+    return KLToNash()
+
+
+def synthetic_trainer(algo: str, task: SyntheticTask, config: dict, *, callbacks=None, peft_config=None,
+                      num_prompts: int = 256):
+    """The algorithm's trainer on a fresh copy of the task's (reference) model."""
+    import copy
+
+    from alignment.trainers import TRAINERS
+    from gtlearn.errors import GtlearnError
+
+    if algo not in TRAINERS:
+        raise GtlearnError(f"unknown algorithm {algo!r}; use {', '.join(TRAINERS)}")
+    cfg_cls, tr_cls = TRAINERS[algo]
+    import dataclasses
+
+    names = {f.name for f in dataclasses.fields(cfg_cls)}
+    unknown = sorted(set(config) - names)
+    if unknown:
+        raise GtlearnError(f"unknown config field(s) {unknown} for {cfg_cls.__name__}")
+    kwargs = dict(args=cfg_cls(**config), processing_class=task.tokenizer, train_dataset=task.dataset(num_prompts),
+                  preference=task.oracle, callbacks=callbacks, peft_config=peft_config)
+    if algo == "fdpg":
+        kwargs["target"] = task.fdpg_log_score
+    return tr_cls(copy.deepcopy(task.model), **kwargs)

@@ -41,9 +41,9 @@ DEFAULTS: dict = {
                 "stage2": {"games": ["kuhn_poker_3p", "leduc_poker", "goofspiel_4", "liars_dice_5"], "iterations": 1000,
                            "checkpoints": [10, 100]},
                 "heldout": {"games": ["kuhn_poker_4p", "goofspiel_5", "leduc_poker"], "horizon_mult": 2, "seeds": [101, 102]},
-                "promote_top_k": 5, "promote_margin": 0.0},
+                "promote_top_k": 5, "promote_margin": 0.0, "auc_weight": 0.5, "baseline_iterations": 2000},
     "prompt": {"num_top": 2, "num_diverse": 2, "artifact_bytes": 4096},
-    "executor": {"kind": "local", "slots": 2, "backlog": 2, "ray_address": None, "lease_s": 900},
+    "executor": {"kind": "local", "slots": 2, "backlog": 2, "processes": True, "ray_address": None, "lease_s": 900},
 }
 
 BACKENDS = ("mutation", "scripted", "openai_compat", "transformers", "replay")

@@ -362,7 +362,8 @@ class Controller:
         top = [r[0] for r in self.db.conn.execute(
             "SELECT id FROM programs WHERE run_id=? AND state='evaluated' AND public_fitness IS NOT NULL "
             "ORDER BY public_fitness DESC, id LIMIT ?", (self.db.run_id, k))]
-        queue = self.db.kv_get("heldout_queue", [])
+        # Only programs still in the top-k are worth a held-out evaluation.
+        queue = [p for p in self.db.kv_get("heldout_queue", []) if p in top]
         for pid in top:
             done = self.db.conn.execute("SELECT 1 FROM evaluations WHERE program_id=? AND stage=3", (pid,)).fetchone()
             if not done and pid not in queue:
@@ -400,7 +401,7 @@ class Controller:
     async def _baselines(self, executor) -> None:
         if self.db.kv_get("baselines") is not None:
             return
-        self.echo("computing CFR+ baselines (trusted, once per run) ...")
+        self.echo("computing the baselines (trusted, once per run) ...")
         fut = executor.submit({"kind": "baselines", "task": self.cfg["run"]["task"], "stages": self.stages})
         b = await asyncio.wrap_future(fut)
         with self.db.tx():
@@ -411,6 +412,8 @@ class Controller:
 
         if resume:
             self._recover()
+            with self.db.tx():
+                self._promotion_check()
         executor = self._executor or make_executor(self.cfg)
         try:
             await self._baselines(executor)
@@ -443,42 +446,36 @@ class Controller:
                     f.cancel()
                 break
             busy = len(props) + len(evals)
-            # Evaluations first (cascade items, then held-out promotions).
+            # Held-out promotions first (few, and they gate the champion), then cascade items.
             while len(evals) < slots and not (seq_mode and busy):
-                job = self._claim()
-                if job is None:
-                    queue = self.db.kv_get("heldout_queue", [])
-                    inflight = {v[0] for v in evals.values() if v[2] == "heldout"}
-                    todo = [p for p in queue if p not in inflight]
-                    if not todo:
+                inflight = {v[0] for v in evals.values() if v[2] == "heldout"}
+                todo = [p for p in self.db.kv_get("heldout_queue", []) if p not in inflight]
+                if todo:
+                    job = self._job(self.db.program(todo[0]), "heldout")
+                else:
+                    job = self._claim()
+                    if job is None:
                         break
-                    row = self.db.program(todo[0])
-                    job = self._job(row, "heldout")
                 fut = asyncio.wrap_future(executor.submit(job))
                 evals[fut] = (job["program_id"], job["attempt"], job["kind"])
+                busy += 1
+            # Re-ask proposed rows whose call a crash abandoned (they are already in the backlog).
+            for (pid,) in self.db.conn.execute(
+                    "SELECT p.id FROM programs p JOIN llm_calls c ON c.id=p.llm_call_id WHERE p.run_id=? AND p.state='proposed' "
+                    "AND c.status='abandoned' ORDER BY p.item_seq", (self.db.run_id,)).fetchall():
+                if len(props) >= proposers or (seq_mode and busy) or pid in props.values():
+                    break
+                self._reask(pid)
+                props[asyncio.ensure_future(self._ask(pid))] = pid
                 busy += 1
             pending_items = self.count(("proposed", "queued"))
             while (stop is None and len(props) < proposers and pending_items < backlog_cap
                    and not (seq_mode and (busy or pending_items or self.db.kv_get("heldout_queue", [])))):
-                # Re-ask proposed rows whose call was abandoned by a crash before new items.
-                redo = self.db.conn.execute(
-                    "SELECT p.id FROM programs p JOIN llm_calls c ON c.id=p.llm_call_id WHERE p.run_id=? AND p.state='proposed' "
-                    "AND c.status='abandoned' ORDER BY p.item_seq LIMIT 1", (self.db.run_id,)).fetchone()
-                if redo is not None and redo[0] not in props.values():
-                    pid = redo[0]
-                    with self.db.tx():
-                        p = self.db.program(pid)
-                        old = self.db.conn.execute("SELECT * FROM llm_calls WHERE id=?", (p["llm_call_id"],)).fetchone()
-                        params = json.loads(old["params_json"])
-                        model = cfg["llm"]["models"][params["arm"]]
-                        self._insert_call(pid, p["item_seq"], json.loads(old["prompt"]), model, params["arm"], old["reserved_usd"], params["inspirations"])
-                        self.db.event("reask", pid)
-                else:
-                    pid = self._create_proposal()
-                    if pid is None or pid == "budget":
-                        if pid == "budget":
-                            stop = "budget max_usd would be exceeded"
-                        break
+                pid = self._create_proposal()
+                if pid is None or pid == "budget":
+                    if pid == "budget":
+                        stop = "budget max_usd would be exceeded"
+                    break
                 t = asyncio.ensure_future(self._ask(pid))
                 props[t] = pid
                 busy += 1
@@ -512,6 +509,16 @@ class Controller:
             self.db.event("finished", None, reason=stop)
             self._tick()
         return stop or "nothing left to do"
+
+    def _reask(self, pid: int) -> None:
+        """A new LLM call row for a proposed item whose call was abandoned (same prompt, same item)."""
+        with self.db.tx():
+            p = self.db.program(pid)
+            old = self.db.conn.execute("SELECT * FROM llm_calls WHERE id=?", (p["llm_call_id"],)).fetchone()
+            params = json.loads(old["params_json"])
+            model = self.cfg["llm"]["models"][params["arm"]]
+            self._insert_call(pid, p["item_seq"], json.loads(old["prompt"]), model, params["arm"], old["reserved_usd"], params["inspirations"])
+            self.db.event("reask", pid)
 
     def _create_blocked(self) -> bool:
         """True when no proposal can ever be made (no island has a member: the seed failed)."""

@@ -98,7 +98,8 @@ def score(code: str, cfg: dict, baselines: dict, seed: int) -> dict:
             "private": next(s["private"]["fitness"] for s in priv["stages"] if s["stage"] == 3)}
 
 
-def distill_program(run_dir, program_id=None, tol: float = 0.05, out=None, echo=None, max_rounds: int = 20) -> dict:
+def distill_program(run_dir, program_id=None, tol: float = 0.05, out=None, echo=None, max_rounds: int = 20,
+                    max_evals: int | None = None) -> dict:
     from evolve.report import champion, leader, open_db
     from gtlearn.errors import GtlearnError
     from gtlearn.run import atomic_write_bytes, atomic_write_json
@@ -124,9 +125,13 @@ def distill_program(run_dir, program_id=None, tol: float = 0.05, out=None, echo=
         raise GtlearnError(f"program {p['id']} does not evaluate: {cur['reason']}")
     rows = [("(start)", cur["public"], cur["private"], ast_size(code), "start")]
     echo(f"start #{p['id']}: public {cur['public']:+.4f}, private {cur['private']:+.4f}, {ast_size(code)} AST nodes")
+    evals = 0
     for _ in range(max_rounds):
         changed = False
         for desc, cand in ablations(code):
+            if max_evals is not None and evals >= max_evals:
+                break
+            evals += 1
             s = score(cand, cfg, baselines, seed)
             keep = s["valid"] and s["private"] >= cur["private"] - tol
             rows.append((desc, s.get("public"), s.get("private"), ast_size(cand), "kept" if keep else ("invalid" if not s["valid"] else "reverted")))
@@ -144,6 +149,8 @@ def distill_program(run_dir, program_id=None, tol: float = 0.05, out=None, echo=
         lines.append(f"| {d} | {'' if pu is None else format(pu, '+.4f')} | {'' if pr is None else format(pr, '+.4f')} | {n} | {r} |")
     table = "\n".join(lines)
     atomic_write_bytes(out / f"distill_{p['id']}.md", (table + "\n").encode())
-    res = {"program_id": p["id"], "path": str(path), "table": table, "final": cur, "ast_nodes": ast_size(code)}
+    res = {"program_id": p["id"], "path": str(path), "table": table, "final": cur, "ast_nodes": ast_size(code),
+           "start_ast_nodes": rows[0][3], "evaluations": evals,
+           "fixed_point": not (max_evals is not None and evals >= max_evals)}
     atomic_write_json(out / f"distill_{p['id']}.json", {k: v for k, v in res.items() if k != "table"} | {"rows": rows})
     return res

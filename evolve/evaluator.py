@@ -131,7 +131,7 @@ def baselines_job(job: dict) -> dict:
 
 
 def run_job(job: dict) -> dict:
-    if job["kind"] == "baselines":
+    if job["kind"] == "baselines" and job["task"] == "cfr":
         return baselines_job(job)
     if job["task"] == "cfr":
         return evaluate_cfr(job)

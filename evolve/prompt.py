@@ -21,6 +21,16 @@ dict of numpy arrays/scalars that persists across iterations. Rules: imports onl
 deterministic; vectorized (no Python loop over infosets); permutation-equivariant in rows and in actions within a row.
 Fitness: mean over training games of -log10(exploitability after {T} iterations / CFR+'s); higher is better, 0 = CFR+."""
 
+SYSTEM_PSRO = """You improve the meta-strategy solvers of PSRO (policy-space response oracles).
+Contract (one module, only the code between # EVOLVE-BLOCK-START and # EVOLVE-BLOCK-END may change):
+  train_meta_solver(payoffs, t, state) -> list of weight vectors   # the mixture the next best responses target
+  eval_meta_solver(payoffs, state) -> list of weight vectors       # the mixture whose exploitability is reported
+payoffs[p] has one axis per player's population (newest strategy last); t is the 1-based PSRO iteration; state is a
+dict persisted across calls. Return one non-negative vector per player (normalized by the engine). Imports only math,
+numpy, itertools, functools; no I/O; deterministic.
+Fitness: mean over training games of a mix of -log10(final exploitability / regret matching's) and the same on the
+area under the log-exploitability curve; higher is better, 0 = the baseline."""
+
 FORMAT_DIFF = """Answer with one or more SEARCH/REPLACE blocks:
 <<<<<<< SEARCH
 exact lines from the current program (inside an EVOLVE block)
@@ -62,4 +72,5 @@ def render(parent_code: str, parent_public: dict | None, inspirations: list[tupl
     ask = ("Propose one focused change that lowers exploitability." if variant == 0
            else "Think about regret discounting, optimism and averaging weights; propose one improvement.")
     parts += [ask, fmt]
-    return [{"role": "system", "content": SYSTEM.replace("{T}", str(horizon))}, {"role": "user", "content": "\n".join(parts)}]
+    system = SYSTEM_PSRO if cfg["run"]["task"] == "psro" else SYSTEM.replace("{T}", str(horizon))
+    return [{"role": "system", "content": system}, {"role": "user", "content": "\n".join(parts)}]

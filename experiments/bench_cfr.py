@@ -33,9 +33,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--quick", action="store_true", help="leduc_poker only, 2 rounds, no VAD-CFR run")
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--vad-iterations", type=int, default=1000)
+    ap.add_argument("--vad-only", action="store_true", help="only the VAD-CFR timing run")
     ap.add_argument("--out", type=Path, default=RESULTS / "bench_cfr.md")
     args = ap.parse_args(argv)
     cfg = BenchConfig(rounds=args.rounds, vad_iterations=args.vad_iterations)
+    if args.vad_only:
+        cfg = BenchConfig(games=(), vad_iterations=args.vad_iterations)
     if args.quick:
         cfg = BenchConfig(games=("leduc_poker",), rounds=2, vad_iterations=0)
     report = run_benchmark(cfg, log=lambda msg: print(msg, flush=True))

@@ -9,7 +9,7 @@ embeddings, so the numbers are not comparable to its figures):
 2. Win rates by side of the iteration 0..3 agents against the random agent, the rule-based
    agent, the iteration-0 agent and the final agent, ``--games`` games per side (default 200),
    with 95% Wilson intervals.
-3. The RPSLS toy check with the hashing and TF-IDF embedders (exploitability per iteration).
+3. The RPSLS toy check with the hashing, TF-IDF and (when installed) MiniLM embedders.
 4. 10,000 uniformly random games through the engine (errors, wall time).
 
 Writes experiments/results/lspo_werewolf.{json,md,png}.
@@ -21,7 +21,6 @@ Writes experiments/results/lspo_werewolf.{json,md,png}.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import random
@@ -99,7 +98,7 @@ def main() -> None:
     opponents = {"random": baseline_agent("random"), "rule": baseline_agent("rule"),
                  "iter0": baseline_agent("iter0"), "final": final}
     evals: dict = {}
-    for it in range(0, args.iterations + 1):
+    for it in range(args.iterations + 1):
         agent = lspo_agent(args.run_dir, it)
         for name, opp in opponents.items():
             r = head_to_head(agent, opp, args.games, seed=1000 + args.seed)
@@ -107,6 +106,11 @@ def main() -> None:
             print(f"iteration {it} vs {name:6s} " + "  ".join(
                 f"{s}: {v['win_rate']:.3f} [{v['ci95'][0]:.3f},{v['ci95'][1]:.3f}]" for s, v in r.items()), flush=True)
     result["eval"] = evals
+    # split of duties: the final DPO-tuned statements with the rule-based actor instead of CFR
+    ablation = lspo_agent(args.run_dir, args.iterations, actions_from="policy")
+    result["ablation_final_policy_actions"] = {
+        name: head_to_head(ablation, opponents[name], args.games, seed=1000 + args.seed) for name in ("random", "rule")
+    }
     result["eval_seconds"] = time.perf_counter() - t0
     # the baselines against each other, for scale
     result["baselines"] = {
@@ -118,7 +122,7 @@ def main() -> None:
     rp: dict = {}
     from alignment.lspo.embed import available
 
-    for emb in ("hashing", "tfidf"):
+    for emb in ("hashing", "tfidf", "minilm"):
         if not available(emb):
             continue
         t0 = time.perf_counter()
@@ -149,14 +153,14 @@ def write_markdown(res: dict, path: Path) -> None:
     lines = [
         "# LSPO on 7-player Werewolf (offline CPU preset)",
         "",
-        f"Machine: {res['machine']['cpus']} CPUs, {res['machine']['platform']}. Template policy, "
-        f"`{cfg['embedder']}` embedder, {cfg['iterations']} iterations x {cfg['games']} self-play games, "
-        f"{cfg['traversals']} MCCFR traversals per iteration.",
+        (f"Machine: {res['machine']['cpus']} CPUs, {res['machine']['platform']}. Template policy, "
+         f"`{cfg['embedder']}` embedder, {cfg['iterations']} iterations x {cfg['games']} self-play games, "
+         f"{cfg['traversals']} MCCFR traversals per iteration."),
         "",
-        f"**Training wall time: {res['train_seconds']:.1f} s** (CPU time of the process "
-        f"{res['train_cpu_seconds']:.1f} s; 1-min load average after training "
-        f"{res['load_average_after_training'][0]:.1f} on {res['machine']['cpus']} cores, shared with other jobs); "
-        f"evaluation {res['eval_seconds']:.1f} s.",
+        (f"**Training wall time: {res['train_seconds']:.1f} s** (CPU time of the process "
+         f"{res['train_cpu_seconds']:.1f} s; 1-min load average after training "
+         f"{res['load_average_after_training'][0]:.1f} on {res['machine']['cpus']} cores, shared with other jobs); "
+         f"evaluation {res['eval_seconds']:.1f} s."),
         "",
         "## Per iteration",
         "",
@@ -175,8 +179,12 @@ def write_markdown(res: dict, path: Path) -> None:
               "| agent | opponent | as werewolves | as village |", "|---|---|---|---|"]
     for it, row in res["eval"].items():
         for opp, r in row.items():
-            cell = lambda v: f"{v['win_rate']:.3f} [{v['ci95'][0]:.3f}, {v['ci95'][1]:.3f}]"  # noqa: E731
+            cell = lambda v: f"{v['win_rate']:.3f} [{v['ci95'][0]:.3f}, {v['ci95'][1]:.3f}]"
             lines.append(f"| iteration {it} | {opp} | {cell(r['werewolves'])} | {cell(r['village'])} |")
+    lines += ["", "Ablation -- final iteration's statements with the rule-based actor instead of CFR actions:", "",
+              "| opponent | as werewolves | as village |", "|---|---|---|"]
+    for name, r in res["ablation_final_policy_actions"].items():
+        lines.append(f"| {name} | {r['werewolves']['win_rate']:.3f} | {r['village']['win_rate']:.3f} |")
     lines += ["", "Baselines against each other (same protocol):", "", "| pairing | as werewolves | as village |",
               "|---|---|---|"]
     for name, r in res["baselines"].items():
@@ -187,8 +195,8 @@ def write_markdown(res: dict, path: Path) -> None:
         ex = [f"{x['exploitability']:.4f} (k={x['k']})" for x in r["iterations"]]
         lines.append(f"| {emb} | " + " | ".join(ex) + f" | {r['iterations'][-1]['purity']:.3f} |")
     rg = res["random_games"]
-    lines += ["", f"## Engine: {rg['games']:,} uniformly random games: {rg['errors']} errors, {rg['seconds']:.1f} s; "
-              f"winners {rg['winners']}; longest game {rg['max_rounds_seen']} rounds.", ""]
+    lines += ["", (f"## Engine: {rg['games']:,} uniformly random games: {rg['errors']} errors, "
+                   f"{rg['seconds']:.1f} s; winners {rg['winners']}; longest game {rg['max_rounds_seen']} rounds."), ""]
     path.write_text("\n".join(lines))
 
 

@@ -38,6 +38,7 @@ def _register() -> None:
     app.command("compare")(compare_cmd.compare)
     app.add_typer(__import__("gtlearn.commands.evolve", fromlist=["app"]).app, name="evolve")
     app.command("games")(games_cmd.games)
+    app.command("psro")(__import__("gtlearn.commands.psro", fromlist=["psro"]).psro)
     app.command("solve")(solve_cmd.solve)
     app.add_typer(werewolf_cmd.app, name="werewolf")
 

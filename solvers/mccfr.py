@@ -68,7 +68,6 @@ from games.werewolf.engine import (
     WerewolfEngine,
 )
 
-
 # -- information-state keys ----------------------------------------------------------------------
 
 
@@ -303,7 +302,7 @@ class MCCFRPolicy:
                         ks=np.array(json.dumps(self.ks)))
 
     @classmethod
-    def load(cls, path: str | Path) -> "MCCFRPolicy":
+    def load(cls, path: str | Path) -> MCCFRPolicy:
         with np.load(path, allow_pickle=False) as d:
             def unpack(keys, vals, scalar=False):
                 out = {}

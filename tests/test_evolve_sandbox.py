@@ -236,6 +236,7 @@ def test_campaign_goes_on_through_attacks(tmp_path):
                    llm={"backend": "scripted", "script": script}, cascade={"heldout": {"games": []}})
     c = run_campaign(cfg, tmp_path / "run")
     rows = c.db.conn.execute("SELECT item_seq, state, reject_reason FROM programs ORDER BY item_seq").fetchall()
+    rows = [tuple(r) for r in rows]
     states = [r[1] for r in rows]
     assert states[0] == "evaluated"
     assert all(s in ("failed", "timeout") for s in states[1:6]), rows

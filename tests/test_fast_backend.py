@@ -204,3 +204,17 @@ def test_state_dict_moves_between_backends():
     a.run(5)
     b.run(5)
     np.testing.assert_allclose(a.average_policy(), b.average_policy(), rtol=0, atol=1e-12)
+
+
+def test_cuda_without_cupy_is_one_line_error():
+    try:
+        import cupy  # noqa: F401
+
+        pytest.skip("CuPy is installed here")
+    except ImportError:
+        pass
+    with pytest.raises(GtlearnError, match="needs CuPy"):
+        CFRSolver(compile_game("kuhn_poker"), device="cuda")
+    from gtlearn.cli import main
+
+    assert main(["solve", "kuhn_poker", "--device", "cuda", "-n", "1", "--quiet", "--out", "/nonexistent/x"]) == 2

@@ -10,7 +10,12 @@ import random
 import numpy as np
 import pytest
 
-from alignment.lspo.agents import LanguageAgent, RandomAgent, RuleBasedAgent, parse_json_output
+from alignment.lspo.agents import (
+    LanguageAgent,
+    RandomAgent,
+    RuleBasedAgent,
+    parse_json_output,
+)
 from alignment.lspo.cluster import cluster_schedule, fit_latent_space
 from alignment.lspo.embed import CachedEmbedder, HashingEmbedder, make_embedder
 from alignment.lspo.evaluate import head_to_head, wilson
@@ -263,3 +268,14 @@ def test_head_to_head_counts_and_intervals():
         assert cell["ci95"][0] <= cell["win_rate"] <= cell["ci95"][1]
     again = head_to_head(RuleBasedAgent(), RandomAgent(), games=30, seed=0)
     assert again == r  # seeded
+
+
+def test_tfidf_embedder_save_load_roundtrip(tmp_path):
+    from alignment.lspo.embed import TfidfEmbedder
+
+    texts = ["I suspect player_1 is a werewolf.", "I trust player_2.", "Hard to say anything certain right now."]
+    emb = TfidfEmbedder().fit(texts)
+    emb.save(tmp_path)
+    back = TfidfEmbedder.load(tmp_path)
+    probe = texts + ["an unseen statement about player_3"]
+    assert np.allclose(emb.transform(probe), back.transform(probe))

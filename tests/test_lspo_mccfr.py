@@ -77,7 +77,7 @@ def test_mccfr_outputs_policies_and_q_values(tmp_path):
     assert pol.disc_avg and pol.tgt_avg and pol.q
     for key, q in pol.q.items():
         assert q.shape == (KS[key[1]],) and pol.q_count[key] > 0
-    for key, a in pol.disc_avg.items():
+    for key in pol.disc_avg:
         p = pol.discussion_probs(key, key[1])
         assert p.shape == (KS[key[1]],) and abs(p.sum() - 1) < 1e-9
     # the regret-matching current policy is a distribution

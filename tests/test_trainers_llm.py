@@ -44,7 +44,7 @@ def task():
 
 def common(out, **kw):
     base = dict(output_dir=str(out), per_device_train_batch_size=4, max_new_tokens=3, temperature=1.0,
-                learning_rate=1e-2, use_cpu=True, disable_tqdm=True, logging_steps=1, save_strategy="steps",
+                learning_rate=1e-2, use_cpu=True, disable_tqdm=True, logging_steps=1000, save_strategy="steps",
                 save_steps=2, seed=0, beta=0.25)
     base.update(kw)
     return base
@@ -279,7 +279,9 @@ ALGOS = ["nash-mp", "nash-md", "fdpg", "inpo", "apo"]
 def test_reference_frozen_and_resume_identical(algo, task, tmp_path):
     rounds = algo in ("inpo", "apo")
     steps = 3 if rounds else 5
-    full = make_trainer(algo, task, tmp_path / "full", steps, gradient_accumulation_steps=2 if algo == "nash-md" else 1)
+    # rounds: checkpoint every step so that the cut (round 1, step 2) resumes mid-round
+    kw = dict(gradient_accumulation_steps=2 if algo == "nash-md" else 1, save_steps=1 if rounds else 2)
+    full = make_trainer(algo, task, tmp_path / "full", steps, **kw)
     ref = full.ref_model
     ref_before = {k: v.clone() for k, v in ref.state_dict().items()}
     full.train()
@@ -289,11 +291,15 @@ def test_reference_frozen_and_resume_identical(algo, task, tmp_path):
     assert all(torch.equal(ref_before[k], v) for k, v in ref.state_dict().items())
     assert any(not torch.equal(ref_before[k], v) for k, v in w_full.items())
 
-    first = make_trainer(algo, task, tmp_path / "cut", steps, gradient_accumulation_steps=2 if algo == "nash-md" else 1)
+    first = make_trainer(algo, task, tmp_path / "cut", steps, **kw)
     first.add_callback(Interrupt(first, 1 if rounds else 0, 3 if not rounds else 2))
     with pytest.raises(KeyboardInterrupt):
         first.train()
-    second = make_trainer(algo, task, tmp_path / "cut", steps, gradient_accumulation_steps=2 if algo == "nash-md" else 1)
+    if rounds:
+        assert (tmp_path / "cut" / "round-1" / "checkpoint-1").exists()
+    else:
+        assert (tmp_path / "cut" / "checkpoint-2").exists() and not (tmp_path / "cut" / "checkpoint-3").exists()
+    second = make_trainer(algo, task, tmp_path / "cut", steps, **kw)
     second.train(resume_from_checkpoint=True)
     w_res = second.model.state_dict()
     for k, v in w_full.items():

@@ -288,9 +288,11 @@ def test_observation_rendering_snapshot():
     eng.step({4: 3, 1: 4, 2: 2})
     talk(eng, "I suspect player_0.")
     s = info_state(eng, 2)
-    assert render(s).splitlines()[-2:] == ["player_6 said: I suspect player_0.",
-                                           "Legal actions: vote for player_0, vote for player_1, vote for player_4, "
-                                           "vote for player_5, vote for player_6, do not vote."]
+    assert render(s).splitlines()[-2:] == [
+        "player_6 said: I suspect player_0.",
+        ("Legal actions: vote for player_0, vote for player_1, vote for player_4, "
+         "vote for player_5, vote for player_6, do not vote."),
+    ]
     assert "[private] You chose to save player_2." in render(s)
 
 
@@ -360,7 +362,7 @@ def test_clone_is_independent():
 
 
 def test_four_player_composition():
-    cfg = dict(num_werewolves=1, num_seers=1, num_doctors=0, num_villagers=2)
+    cfg = {"num_werewolves": 1, "num_seers": 1, "num_doctors": 0, "num_villagers": 2}
     eng = WerewolfEngine(WerewolfConfig(**cfg))
     for s in range(50):
         _random_game(eng, s)

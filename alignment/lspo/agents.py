@@ -8,8 +8,8 @@ so no agent can read hidden roles. The interface is two methods:
 
 The :class:`LanguageAgent` asks its policy for a JSON completion -- ``{"reasoning", "statement"}``
 for a discussion turn, ``{"reasoning", "action"}`` otherwise -- retries malformed output twice
-and then substitutes a legal fallback (the rule-based agent's choice), counting every fallback
-(spec §3.1).
+and then substitutes a legal fallback -- the rule-based agent's action, or a statement of a
+uniformly random intent -- counting every fallback (spec §3.1).
 """
 
 from __future__ import annotations
@@ -251,7 +251,8 @@ class LanguageAgent:
                     break
             if statement is None:
                 self.fallbacks["speak"] += 1
-                statement = self.fallback.speak(state, rng)
+                # A random intent, so that fallback candidates still differ from each other.
+                statement = RandomAgent().speak(state, rng)
                 raw = json.dumps({"reasoning": "fallback", "statement": statement})
             out.append(Candidate(statement=statement, completion=raw, prompt=speak_prompt(obs_text, [])))
         return out

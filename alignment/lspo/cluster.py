@@ -99,7 +99,7 @@ class LatentSpace:
         )
 
     @classmethod
-    def load(cls, directory: str | Path) -> "LatentSpace":
+    def load(cls, directory: str | Path) -> LatentSpace:
         d = Path(directory)
         meta = json.loads((d / "latent.json").read_text())
         cents = {r: np.load(d / f"centroids_{r}.npy", allow_pickle=False) for r in meta["ks"]}
@@ -165,7 +165,7 @@ def fit_latent_space(
         np.add.at(m, (z, pub), 1.0)
         emission[role] = m / np.maximum(m.sum(1, keepdims=True), 1.0)
     return LatentSpace(
-        ks={r: int(len(c)) for r, c in centroids.items()},
+        ks={r: len(c) for r, c in centroids.items()},
         centroids=centroids,
         sizes=sizes,
         exemplars=exemplars,

@@ -21,6 +21,7 @@ Every embedder returns float32 rows of unit L2 norm and has ``name``, ``dim`` an
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 import re
@@ -58,12 +59,12 @@ class HashingEmbedder:
         t = text.lower()
         words = _WORD.findall(t)
         feats = ["w:" + w for w in words]
-        feats += ["b:" + a + " " + b for a, b in zip(words, words[1:])]
+        feats += ["b:" + a + " " + b for a, b in itertools.pairwise(words)]
         padded = f" {t} "
         feats += ["c:" + padded[i : i + 3] for i in range(len(padded) - 2)]
         return feats
 
-    def fit(self, texts: list[str]) -> "HashingEmbedder":
+    def fit(self, texts: list[str]) -> HashingEmbedder:
         return self
 
     def transform(self, texts: list[str]) -> np.ndarray:
@@ -92,7 +93,7 @@ class TfidfEmbedder:
         self.word = self.char = None
         self.dim = 0
 
-    def fit(self, texts: list[str]) -> "TfidfEmbedder":
+    def fit(self, texts: list[str]) -> TfidfEmbedder:
         from sklearn.feature_extraction.text import TfidfVectorizer
 
         self.word = TfidfVectorizer(analyzer="word", ngram_range=(1, 2), token_pattern=r"[a-z0-9_']+")
@@ -128,17 +129,16 @@ class TfidfEmbedder:
         )
 
     @classmethod
-    def load(cls, directory: Path) -> "TfidfEmbedder":
+    def load(cls, directory: Path) -> TfidfEmbedder:
         from sklearn.feature_extraction.text import TfidfVectorizer
 
         data = json.loads((Path(directory) / "tfidf.json").read_text())
         emb = cls()
-        emb.word = TfidfVectorizer(analyzer="word", ngram_range=(1, 2), token_pattern=r"[a-z0-9_']+")
-        emb.char = TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5))
+        emb.word = TfidfVectorizer(analyzer="word", ngram_range=(1, 2), token_pattern=r"[a-z0-9_']+",
+                                   vocabulary=data["word"]["vocabulary"])
+        emb.char = TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5), vocabulary=data["char"]["vocabulary"])
         for part, vec in (("word", emb.word), ("char", emb.char)):
-            vocab = data[part]["vocabulary"]
-            vec.fit(list(vocab))  # builds the fitted internals; vocabulary and idf are replaced next
-            vec.vocabulary_ = vocab
+            vec.fit(list(data[part]["vocabulary"]))  # builds the fitted internals; idf is replaced next
             vec.idf_ = np.asarray(data[part]["idf"])
         emb.dim = len(emb.word.vocabulary_) + len(emb.char.vocabulary_)
         return emb
@@ -162,9 +162,10 @@ class MiniLMEmbedder:
             from sentence_transformers import SentenceTransformer
 
             self.model = SentenceTransformer(str(pkg.get_model_path()))
-        self.dim = int(self.model.get_sentence_embedding_dimension())
+        getter = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
+        self.dim = int(getter())
 
-    def fit(self, texts: list[str]) -> "MiniLMEmbedder":
+    def fit(self, texts: list[str]) -> MiniLMEmbedder:
         return self
 
     def transform(self, texts: list[str]) -> np.ndarray:
@@ -180,7 +181,7 @@ class MiniLMEmbedder:
             weights = sorted(root.rglob("*.safetensors")) or sorted(root.rglob("*.bin"))
             if weights:
                 out["weights_sha256"] = hashlib.sha256(weights[0].read_bytes()).hexdigest()
-        except Exception:  # the hash is informative only
+        except OSError:  # the hash is informative only
             pass
         return out
 

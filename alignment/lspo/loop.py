@@ -31,10 +31,14 @@ from pathlib import Path
 
 import numpy as np
 
+from alignment.lspo.cluster import (
+    BASE_K,
+    LatentSpace,
+    cluster_schedule,
+    fit_latent_space,
+)
 from gtlearn.errors import GtlearnError
 from gtlearn.run import atomic_write_bytes, atomic_write_json
-
-from alignment.lspo.cluster import BASE_K, LatentSpace, cluster_schedule, fit_latent_space
 
 PRESETS = {
     # CI smoke: 3 iterations of 40 games (spec §7).
@@ -67,10 +71,11 @@ class LSPOConfig:
     policy: str = "template"  # template | hf
     model_path: str | None = None
     lora: bool = False
+    dpo_max_length: int = 512  # hf: prompt + completion tokens kept by TRL
     seed: int = 0
 
     @classmethod
-    def preset(cls, name: str, **overrides) -> "LSPOConfig":
+    def preset(cls, name: str, **overrides) -> LSPOConfig:
         if name not in PRESETS:
             raise GtlearnError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
         return cls(**{**PRESETS[name], **{k: v for k, v in overrides.items() if v is not None}})
@@ -205,9 +210,7 @@ class LSPOTrainer:
             d = self.dir / f"iter_{it}"
             if (d / "done.json").exists():
                 art = load_iteration(self.dir, it)
-                if cfg.policy == "template":
-                    policy = art.policy
-                elif self.hf_policy is None:
+                if cfg.policy == "template" or self.hf_policy is None:
                     policy = art.policy
                 actor = self._actor(art.solver_policy, art.latent, art.embedder)
                 summaries.append(art.summary)
@@ -292,6 +295,7 @@ class LSPOTrainer:
 
                 dstats = dpo_hf(policy, pairs, DPOSettings(beta=cfg.beta, learning_rate=cfg.lr(), epochs=cfg.epochs,
                                                            batch_size=cfg.batch_size, lora=cfg.lora,
+                                                           max_length=cfg.dpo_max_length,
                                                            seed=stage_seed(cfg.seed, it, 4)), str(d / "dpo_tmp"))
                 policy.save(d / "policy")
             times["dpo"] = time.perf_counter() - t0

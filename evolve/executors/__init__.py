@@ -9,4 +9,4 @@ def make_executor(cfg: dict):
         return RayExecutor(int(ex["slots"]), ex.get("ray_address"))
     from evolve.executors.local import LocalExecutor
 
-    return LocalExecutor(int(ex["slots"]))
+    return LocalExecutor(int(ex["slots"]), bool(ex.get("processes", True)))

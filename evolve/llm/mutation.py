@@ -54,15 +54,45 @@ SIGS = {
 }
 STORE_LAST = "state['last'] = inst_regret"
 
+# PSRO meta-solver building blocks (both slots share them; the helper _payoff_vs(payoffs, x, p)
+# of the seed gives player p's payoff vector against the others' mixtures).
+META = {
+    "uniform": "return [np.ones(n) / n for n in payoffs[0].shape]",
+    "recency": "return [(1.0 + np.arange(n)) ** {g} for n in payoffs[0].shape]",
+    "rm": ("sizes = payoffs[0].shape\n"
+           "x = [np.ones(n) / n for n in sizes]\n"
+           "reg = [np.zeros(n) for n in sizes]\n"
+           "avg = [np.zeros(n) for n in sizes]\n"
+           "for _ in range({k}):\n"
+           "    for p in range(len(sizes)):\n"
+           "        u = _payoff_vs(payoffs, x, p)\n"
+           "        reg[p] = np.maximum(reg[p] + u - u @ x[p], 0.0)\n"
+           "        s = reg[p].sum()\n"
+           "        x[p] = reg[p] / s if s > 0 else np.ones(sizes[p]) / sizes[p]\n"
+           "        avg[p] = avg[p] + x[p]\n"
+           "return [a + {e} for a in avg]"),
+    "softmax": ("sizes = payoffs[0].shape\n"
+                "x = [np.ones(n) / n for n in sizes]\n"
+                "out = []\n"
+                "for p in range(len(sizes)):\n"
+                "    u = _payoff_vs(payoffs, x, p)\n"
+                "    z = np.exp((u - u.max()) * {c})\n"
+                "    out.append(z / z.sum())\n"
+                "return out"),
+}
+META_SIGS = {"train_meta_solver": "def train_meta_solver(payoffs, t, state):",
+             "eval_meta_solver": "def eval_meta_solver(payoffs, state):"}
+
 
 def _params(rng) -> dict:
-    return {"a": float(rng.choice([1.0, 1.5, 2.0, 3.0])), "b": float(rng.choice([0.0, -0.5, 0.5, -1.0])),
+    return {"k": int(rng.choice([10, 50, 200, 1000])), "e": float(rng.choice([0.0, 1e-3, 0.01])),
+            "a": float(rng.choice([1.0, 1.5, 2.0, 3.0])), "b": float(rng.choice([0.0, -0.5, 0.5, -1.0])),
             "q": float(rng.choice([1.5, 2.0, 0.5])), "c": float(rng.choice([1.0, 0.5, 2.0])),
             "g": float(rng.choice([2.0, 3.0, 1.5, 4.0])), "d": int(rng.choice([0, 10, 50, 100]))}
 
 
 def _fn(name: str, body: str) -> str:
-    return SIGS[name] + "\n" + "\n".join("    " + l for l in body.split("\n"))
+    return {**SIGS, **META_SIGS}[name] + "\n" + "\n".join("    " + l for l in body.split("\n"))
 
 
 def _functions(code: str) -> dict:
@@ -195,7 +225,12 @@ class MutationBackend(Backend):
         ops = ["scale_constant", "scale_constant", "swap_addsub", "swap_maxmin", "pow_abs", "clamp",
                "block", "block", "block", "optimism", "crossover"]
         op = ops[int(rng.integers(len(ops)))]
-        names = [n for n in ("update_regrets", "policy_from_regrets", "accumulate_average", "_rm") if n in fns]
+        names = [n for n in ("update_regrets", "policy_from_regrets", "accumulate_average", "_rm",
+                             "train_meta_solver", "eval_meta_solver") if n in fns]
+        if op in ("block", "optimism") and "train_meta_solver" in fns:
+            which = ["train_meta_solver", "eval_meta_solver"][int(rng.integers(2))]
+            key = list(META)[int(rng.integers(len(META)))]
+            return {which: _fn(which, META[key].format(**_params(rng)))}
         if op == "block":
             which = ["update_regrets", "policy_from_regrets", "accumulate_average"][int(rng.integers(3))]
             if which not in fns:

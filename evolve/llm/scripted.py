@@ -1,6 +1,6 @@
 """Scripted backend for tests: canned responses (valid diffs, malformed ones, out-of-block
-edits, signature changes, attacks). Response ``i`` answers the item with ``sample_idx == i``
-(cycling), so a resumed campaign gets the same answer for the same item."""
+edits, signature changes, attacks). Response ``i`` answers the proposal with ``sample_idx == i + 1``
+(item 0 is the seed; cycling), so a resumed campaign gets the same answer for the same item."""
 
 from __future__ import annotations
 
@@ -29,5 +29,5 @@ class ScriptedBackend(Backend):
 
     def complete(self, messages, *, model, temperature, max_tokens, seed, context=None):
         idx = int((context or {}).get("sample_idx", 0))
-        text = self.script[idx % len(self.script)]
+        text = self.script[(idx - 1) % len(self.script)]
         return Completion(text, approx_tokens("".join(m["content"] for m in messages)), approx_tokens(text), 0.0, 0.0)

@@ -14,11 +14,31 @@ from games.werewolf.engine import (
     WerewolfEngine,
     replay,
 )
-from games.werewolf.observations import InfoState, Observation, info_state, vector, vector_size
+from games.werewolf.observations import (
+    InfoState,
+    Observation,
+    info_state,
+    vector,
+    vector_size,
+)
 from games.werewolf.rewards import RewardConfig
 
 __all__ = [
-    "DOCTOR", "DRAW", "ROLES", "SEER", "VILLAGE", "VILLAGER", "WEREWOLF", "WOLVES",
-    "WerewolfConfig", "WerewolfEngine", "replay", "InfoState", "Observation", "info_state",
-    "vector", "vector_size", "RewardConfig",
+    "DOCTOR",
+    "DRAW",
+    "ROLES",
+    "SEER",
+    "VILLAGE",
+    "VILLAGER",
+    "WEREWOLF",
+    "WOLVES",
+    "InfoState",
+    "Observation",
+    "RewardConfig",
+    "WerewolfConfig",
+    "WerewolfEngine",
+    "info_state",
+    "replay",
+    "vector",
+    "vector_size",
 ]

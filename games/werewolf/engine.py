@@ -161,7 +161,7 @@ class WerewolfEngine:
         self._enter_night()
         return {p: Observation(self, p) for p in self.actors()}
 
-    def clone(self) -> "WerewolfEngine":
+    def clone(self) -> WerewolfEngine:
         """A deep copy cheap enough for tree search (records are copied, the RNG state too)."""
         new = WerewolfEngine.__new__(WerewolfEngine)
         new.config = self.config

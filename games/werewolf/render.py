@@ -39,9 +39,9 @@ def parse_action(text: str, decision: str, legal: list[Any]) -> Any:
     """Map an action string (``"vote for player_2"``, ``"do not vote"``, ``"kill player_3"``)
     back to a legal action; raises ``ValueError`` if it names none."""
     t = text.strip().lower()
-    if decision == "vote" and ("do not vote" in t or "abstain" in t or t in ("none", "no vote")):
-        if None in legal:
-            return None
+    abstain = "do not vote" in t or "abstain" in t or t in ("none", "no vote")
+    if decision == "vote" and abstain and None in legal:
+        return None
     m = _TARGET.search(t)
     if m is None:
         raise ValueError(f"no target in {text!r}")

@@ -149,3 +149,8 @@ def tabular(
     final = run.read_metrics()[-1]
     console.print(f"{gap_name} after {method.t} iterations: [bold]{final['gap']:.6e}[/]  (queries: {method.queries:,})")
     console.print(f"run: {run.dir}  (metrics.jsonl, policy.npz, {plot.name})")
+
+
+from gtlearn.commands import align_train  # noqa: E402  (LLM trainers; heavy imports stay inside)
+
+app.command("train")(align_train.train)

@@ -152,10 +152,11 @@ def distill(
     program_id: Optional[int] = typer.Argument(None, help="Program to distill (default: the champion / leader)."),
     tol: float = typer.Option(0.05, "--tol", help="Keep an ablation if private fitness drops by at most this much."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Where to write distilled.py and distill.md (default RUN_DIR)."),
+    max_evals: Optional[int] = typer.Option(None, "--max-evals", help="Stop after this many ablation evaluations."),
 ) -> None:
     """Greedy ablation to a minimal core, re-scored on training and held-out games."""
     from evolve.distill import distill_program
 
-    res = distill_program(run_dir, program_id, tol=tol, out=out or run_dir, echo=_echo)
+    res = distill_program(run_dir, program_id, tol=tol, out=out or run_dir, echo=_echo, max_evals=max_evals)
     typer.echo(res["table"])
     typer.echo(f"minimal program: {res['path']}")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -22,15 +21,15 @@ _AGENTS = "random, rule, iter0, or lspo:RUN[:ITERATION] (default: the last itera
 def train(
     iterations: int = typer.Option(3, "--iterations", "-n", help="LSPO iterations."),
     preset: str = typer.Option("cpu", "--preset", help="ci (40 games), cpu (200 games) or paper (1000 games)."),
-    games: Optional[int] = typer.Option(None, "--games", help="Self-play games per iteration (overrides the preset)."),
-    traversals: Optional[int] = typer.Option(None, "--traversals", help="MCCFR traversals per iteration."),
+    games: int | None = typer.Option(None, "--games", help="Self-play games per iteration (overrides the preset)."),
+    traversals: int | None = typer.Option(None, "--traversals", help="MCCFR traversals per iteration."),
     embedder: str = typer.Option("hashing", "--embedder", help="auto, minilm, tfidf or hashing."),
     policy: str = typer.Option("template", "--policy", help="template (offline default) or hf."),
-    model_path: Optional[str] = typer.Option(None, "--model-path", help="Local causal LM directory (policy hf)."),
+    model_path: str | None = typer.Option(None, "--model-path", help="Local causal LM directory (policy hf)."),
     lora: bool = typer.Option(False, "--lora", help="DPO through a LoRA adapter (policy hf)."),
     utility: str = typer.Option("shaped", "--utility", help="CFR utility: shaped or win."),
     seed: int = typer.Option(0, "--seed"),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run directory (default runs/lspo_werewolf_<time>)."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Run directory (default runs/lspo_werewolf_<time>)."),
     resume: bool = typer.Option(False, "--resume", help="Skip the finished iterations of --out."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace the run in --out."),
 ) -> None:
@@ -76,7 +75,7 @@ def evaluate(
     games: int = typer.Option(200, "--games", help="Games per (iteration, opponent, side)."),
     iterations: str = typer.Option("all", "--iterations", help="'all' (0..last) or a comma list, e.g. 1,3."),
     seed: int = typer.Option(1, "--seed"),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write the results as JSON here."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Write the results as JSON here."),
 ) -> None:
     """Win rates by side, with 95% Wilson intervals, of each iteration's agent against opponents."""
     from alignment.lspo.evaluate import baseline_agent, head_to_head, lspo_agent
@@ -109,8 +108,8 @@ def evaluate(
 def play(
     seed: int = typer.Option(0, "--seed"),
     agent: str = typer.Option("rule", "--agent", help=f"Agent for every seat: {_AGENTS}."),
-    wolves: Optional[str] = typer.Option(None, "--wolves", help="Agent for the werewolf side (overrides --agent)."),
-    village: Optional[str] = typer.Option(None, "--village", help="Agent for the village side (overrides --agent)."),
+    wolves: str | None = typer.Option(None, "--wolves", help="Agent for the werewolf side (overrides --agent)."),
+    village: str | None = typer.Option(None, "--village", help="Agent for the village side (overrides --agent)."),
 ) -> None:
     """Play one game and print its full log (roles, night actions, statements, votes)."""
     import random

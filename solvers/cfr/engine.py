@@ -236,10 +236,11 @@ class CFRSolver:
         if not self.validate:
             return
         legal = self._legal_blocks[player]
-        name = getattr(self.rule, "name", type(self.rule).__name__)
+        name = getattr(self.rule, "name", None) or type(self.rule).__name__
         if getattr(arr, "shape", None) != legal.shape:
             raise InvalidRuleOutput(f"rule {name}: {what} returned shape {getattr(arr, 'shape', None)}, expected {legal.shape}")
-        if self._fast is not None and isinstance(arr, np.ndarray) and arr.dtype == np.float64:
+        if (self._fast is not None and isinstance(arr, np.ndarray) and arr.dtype == np.float64
+                and arr.flags.c_contiguous):
             problem = check_rule_output(arr, legal, cumulative)
             if problem is not None:
                 raise InvalidRuleOutput(f"rule {name}: {what} {problem}")

@@ -59,10 +59,16 @@ def resolve_backend(backend: str | None, device: str = "cpu") -> str:
     return backend
 
 
-def _kernels():
-    from solvers.fast import kernels  # noqa: PLC0415 - imports numba
+_KERNELS = None
 
-    return kernels
+
+def _kernels():
+    global _KERNELS
+    if _KERNELS is None:
+        from solvers.fast import kernels  # noqa: PLC0415 - imports numba
+
+        _KERNELS = kernels
+    return _KERNELS
 
 
 class FastTree:
@@ -105,26 +111,37 @@ class FastTree:
 
     def scratch(self, name: str, shape) -> np.ndarray:
         buf = self._scratch.get(name)
-        if buf is None or buf.shape != tuple(np.atleast_1d(shape)):
+        if buf is None or buf.shape != (tuple(shape) if isinstance(shape, tuple) else (shape,)):
             buf = self._scratch[name] = np.empty(shape)
         return buf
 
     # -- CFR ---------------------------------------------------------------------------------
-    def cfr_regrets(self, policy: np.ndarray, player: int, regret: np.ndarray | None = None,
-                    reach: np.ndarray | None = None):
+    def _pass_statics(self, player: int):
+        """The per-player kernel arguments that never change, built once (the wrapper's own
+        overhead matters on small games, where a whole pass takes microseconds)."""
+        statics = self._scratch.get(("pass", player))
+        if statics is None:
+            tree = self.tree
+            b = tree.infosets_of(player)
+            A = tree.max_actions
+            n_inf = b.stop - b.start
+            statics = self._scratch[("pass", player)] = (
+                b, n_inf, b.start * A, np.ascontiguousarray(self.prev_slot[b]), np.ascontiguousarray(tree.legal[b]),
+                self.scratch("opp", tree.num_nodes), self.scratch("u", tree.num_nodes), np.empty(n_inf * A),
+            )
+        return statics
+
+    def cfr_regrets(self, policy: np.ndarray, player: int):
         """r^t(I, a) of ``player``'s infosets and x_p(I) against the full ``policy`` (I, A)."""
-        tree = self.tree
-        b = tree.infosets_of(player)
-        A = tree.max_actions
-        n_inf = b.stop - b.start
-        regret = np.empty((n_inf, A)) if regret is None else regret
-        reach = np.empty(n_inf) if reach is None else reach
-        n = tree.num_nodes
-        policy = np.ascontiguousarray(policy, dtype=np.float64)
+        b, n_inf, slot_start, prev_slot, legal, opp, v, q = self._pass_statics(player)
+        if policy.dtype != np.float64 or not policy.flags.c_contiguous:
+            policy = np.ascontiguousarray(policy, dtype=np.float64)
+        regret = np.empty((n_inf, self.tree.max_actions))
+        reach = np.empty(n_inf)
         _kernels().cfr_pass(
             self.parent, self.parent_player, self.edge_slot, self.chance_prob, self.terminal, self.payoffs,
-            self.level_ptr, policy.reshape(-1), player, b.start * A, self.prev_slot[b], policy[b], tree.legal[b],
-            self.scratch("opp", n), self.scratch("u", n), self.scratch(f"q{player}", n_inf * A), regret, reach,
+            self.level_ptr, policy.reshape(-1), player, slot_start, prev_slot, policy[b], legal,
+            opp, v, q, regret, reach,
         )
         return regret, reach
 

@@ -3,4 +3,4 @@
 from solvers.psro.loop import IterationRecord, PSROConfig, PSROSolver, run_psro
 from solvers.psro.meta_solvers import META_SOLVERS, MetaSolver, make_meta_solver
 
-__all__ = ["PSROConfig", "PSROSolver", "IterationRecord", "run_psro", "META_SOLVERS", "MetaSolver", "make_meta_solver"]
+__all__ = ["META_SOLVERS", "IterationRecord", "MetaSolver", "PSROConfig", "PSROSolver", "make_meta_solver", "run_psro"]

@@ -25,6 +25,7 @@ class HFDecoding:
     temperature: float = 0.8
     top_p: float = 0.95
     max_new_tokens: int = 48
+    max_prompt_tokens: int = 1024  # longer prompts keep their end (the legal actions)
 
 
 class HFPolicy:
@@ -38,7 +39,7 @@ class HFPolicy:
             self.tokenizer.pad_token = self.tokenizer.eos_token
 
     @classmethod
-    def from_path(cls, path: str, decoding: HFDecoding | None = None) -> "HFPolicy":
+    def from_path(cls, path: str, decoding: HFDecoding | None = None) -> HFPolicy:
         import os
 
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -60,7 +61,7 @@ class HFPolicy:
         enc = self.tokenizer(prompt, return_tensors="pt")
         max_ctx = getattr(self.model.config, "n_positions", None) or getattr(
             self.model.config, "max_position_embeddings", 1024)
-        keep = max(8, max_ctx - self.decoding.max_new_tokens)
+        keep = max(8, min(self.decoding.max_prompt_tokens, max_ctx - self.decoding.max_new_tokens))
         ids = enc["input_ids"][:, -keep:]
         mask = enc["attention_mask"][:, -keep:]
         self.model.eval()
@@ -102,9 +103,19 @@ def dpo_hf(policy: HFPolicy, pairs: list[dict], settings: DPOSettings, output_di
 
     if not pairs:
         return {"pairs": 0, "steps": 0}
+    tok = policy.tokenizer
+
+    def fit_prompt(p: dict) -> str:
+        # TRL drops examples whose prompt alone fills max_length; keep the prompt's end (the
+        # current situation and the instructions) so that prompt + completion fits.
+        longest = max(len(tok(p["chosen"])["input_ids"]), len(tok(p["rejected"])["input_ids"]))
+        room = max(8, settings.max_length - longest - 2)
+        ids = tok(p["prompt"])["input_ids"]
+        return p["prompt"] if len(ids) <= room else tok.decode(ids[-room:])
+
     data = Dataset.from_dict(
         {
-            "prompt": [p["prompt"] for p in pairs],
+            "prompt": [fit_prompt(p) for p in pairs],
             "chosen": [p["chosen"] for p in pairs],
             "rejected": [p["rejected"] for p in pairs],
         }

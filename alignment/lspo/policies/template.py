@@ -235,13 +235,13 @@ class TemplatePolicy:
                           {k: v.tolist() for k, v in sorted(self.logits.items())})
 
     @classmethod
-    def load(cls, directory: str | Path) -> "TemplatePolicy":
+    def load(cls, directory: str | Path) -> TemplatePolicy:
         pol = cls()
         data = json.loads((Path(directory) / "template_logits.json").read_text())
         pol.logits = {k: np.asarray(v, dtype=float) for k, v in data.items()}
         return pol
 
-    def copy(self) -> "TemplatePolicy":
+    def copy(self) -> TemplatePolicy:
         pol = TemplatePolicy(self.seed)
         pol.logits = {k: v.copy() for k, v in self.logits.items()}
         return pol

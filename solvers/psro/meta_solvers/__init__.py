@@ -32,8 +32,20 @@ META_SOLVERS: dict[str, type[MetaSolver]] = {
 }
 _ALIASES = {"alpha-rank": "alpharank", "alpha_rank": "alpharank"}
 
-__all__ = ["META_SOLVERS", "MetaSolver", "FunctionMetaSolver", "make_meta_solver", "normalise",
-           "Uniform", "Nash", "PRD", "RM", "AlphaRank", "SHORTrain", "SHOREval"]
+__all__ = [
+    "META_SOLVERS",
+    "PRD",
+    "RM",
+    "AlphaRank",
+    "FunctionMetaSolver",
+    "MetaSolver",
+    "Nash",
+    "SHOREval",
+    "SHORTrain",
+    "Uniform",
+    "make_meta_solver",
+    "normalise",
+]
 
 
 def make_meta_solver(spec, slot: str, **kwargs) -> MetaSolver:

@@ -74,8 +74,7 @@ def prd(mts, sizes, iterations, dt, gamma):
             s = 0.0
             for i in range(n):
                 y = x[p, i] + dt * (x[p, i] * (u[p, i] - r))
-                if y < gamma:
-                    y = gamma
+                y = max(y, gamma)
                 x[p, i] = y
                 s += y
             for i in range(n):
@@ -141,22 +140,20 @@ def shor(mts, sizes, iterations, lam, tau, mu, c, norm, avg):
             umax = -np.inf
             for j in range(n):
                 total += u[j]
-                if u[j] > umax:
-                    umax = u[j]
+                umax = max(umax, u[j])
             mean = total / n
             hmax = 0.0
             for j in range(n):
                 g = u[j] - mean
                 h[j] = (1.0 + mu) * g - mu * ghat[p, j] + c * (1.0 - sigma[p, j])
                 ghat[p, j] = g
-                if abs(h[j]) > hmax:
-                    hmax = abs(h[j])
+                hmax = max(hmax, abs(h[j]))
             scale = hmax if (norm and hmax > 1e-8) else 1.0
             qs = 0.0
             zs = 0.0
             for j in range(n):
                 v = q[p, j] + h[j] / scale
-                q[p, j] = v if v > 0.0 else 0.0
+                q[p, j] = max(0.0, v)
                 qs += q[p, j]
                 z[j] = math.exp((u[j] - umax) / tau)
                 zs += z[j]

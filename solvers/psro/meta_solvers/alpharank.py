@@ -16,9 +16,15 @@ Choices (the paper of SHOR-PSRO does not state its alpha-Rank settings; specs/ps
 * the chain is perturbed to (1 - eps) P + eps / S (eps = 1e-8, S the number of profiles), which
   makes it irreducible and the stationary distribution unique, like the epsilon of OpenSpiel's
   ``sweep_pi_vs_epsilon``; OpenSpiel instead sweeps alpha upward, which is not done here.
-The stationary distribution is solved exactly with a sparse LU factorisation (no dense S x S
-matrix). The chain has prod n_k states, so this is usable up to about 1e5 profiles; larger
-meta-games (3-player Leduc, 4-player Kuhn at 100 iterations) are refused with a clear error.
+The stationary distribution is computed by sparse power iteration from the uniform
+distribution until the L1 change of one step is below ``tol`` = 1e-12, at most ``max_steps``
+steps (a sparse LU factorisation suffers catastrophic fill-in on this "rook's graph" and a
+dense S x S solve is infeasible). On PSRO meta-games the chain converges in a few hundred
+steps; a call that hits ``max_steps`` returns the last iterate and is counted in
+``state["not_converged"]`` (reported by the experiment scripts). The chain has prod n_k states
+and sum_k (n_k - 1) transitions from each; meta-games whose transition count exceeds
+``max_transitions`` (3-player Leduc or 4-player Kuhn at 100 PSRO iterations) are refused with
+a clear error.
 """
 
 from __future__ import annotations
@@ -43,17 +49,20 @@ def fixation_probability(delta: np.ndarray, alpha: float, m: int) -> np.ndarray:
     return out
 
 
-def alpharank(payoffs, alpha=100.0, m=50, eps=1e-8, max_profiles=200_000, normalise_payoffs=True):
+def alpharank(payoffs, alpha=100.0, m=50, eps=1e-8, max_transitions=30_000_000, tol=1e-12, max_steps=20_000,
+              normalise_payoffs=True, info=None):
+    """Per-player marginals of the alpha-Rank stationary distribution. ``info`` (a dict), if
+    given, receives ``steps`` and ``converged``."""
     import scipy.sparse as sp
-    import scipy.sparse.linalg as spla
 
     tensors = [np.asarray(to_numpy(t), dtype=np.float64) for t in payoffs]
     shape = tensors[0].shape
     num_profiles = int(np.prod(shape))
-    if num_profiles > max_profiles:
+    transitions = num_profiles * sum(n - 1 for n in shape)
+    if transitions > max_transitions:
         raise GtlearnError(
-            f"alpha-rank over {num_profiles:,} joint profiles exceeds max_profiles={max_profiles:,} "
-            "(the Markov chain has one state per joint profile)"
+            f"alpha-rank over {num_profiles:,} joint profiles needs {transitions:,} transitions, more than "
+            f"max_transitions={max_transitions:,} (the Markov chain has one state per joint profile)"
         )
     scale = max(float(np.max(np.abs(t))) for t in tensors) if normalise_payoffs else 1.0
     scale = scale if scale > 0 else 1.0
@@ -71,17 +80,27 @@ def alpharank(payoffs, alpha=100.0, m=50, eps=1e-8, max_profiles=200_000, normal
             rows.append(idx.reshape(-1))
             cols.append(dest.reshape(-1))
             vals.append(eta * fixation_probability(f_new - f, alpha, m).reshape(-1))
-    if not rows:
+    if not rows:  # every player has a single strategy
+        if info is not None:
+            info.update(steps=0, converged=True)
         return [np.ones(n) for n in shape]
     rows, cols, vals = np.concatenate(rows), np.concatenate(cols), np.concatenate(vals)
     out_prob = np.bincount(rows, weights=vals, minlength=num_profiles)
-    p = sp.coo_matrix((vals, (rows, cols)), shape=(num_profiles, num_profiles)).tocsr()
-    p = p + sp.diags(1.0 - out_prob)
-    # pi = (1-eps) pi P + eps/S  <=>  (I - (1-eps) P^T) pi = eps/S
-    a = sp.identity(num_profiles, format="csc") - (1.0 - eps) * p.T.tocsc()
-    pi = spla.spsolve(a, np.full(num_profiles, eps / num_profiles))
-    pi = np.clip(pi, 0.0, None)
-    pi = pi / pi.sum()
+    # P^T, so that one step is pi <- (1 - eps) P^T pi + eps / S
+    pt = sp.coo_matrix((vals, (cols, rows)), shape=(num_profiles, num_profiles)).tocsr()
+    self_loop = 1.0 - out_prob
+    pi = np.full(num_profiles, 1.0 / num_profiles)
+    converged, step = False, 0
+    for step in range(1, max_steps + 1):
+        new = (1.0 - eps) * (pt @ pi + self_loop * pi) + eps / num_profiles
+        new /= new.sum()
+        change = np.abs(new - pi).sum()
+        pi = new
+        if change < tol:
+            converged = True
+            break
+    if info is not None:
+        info.update(steps=step, converged=converged)
     pi = pi.reshape(shape)
     return [pi.sum(axis=tuple(q for q in range(len(shape)) if q != k)) for k in range(len(shape))]
 
@@ -90,9 +109,15 @@ class AlphaRank(MetaSolver):
     name = "alpharank"
     stateless = True
 
-    def __init__(self, alpha: float = 100.0, m: int = 50, eps: float = 1e-8, max_profiles: int = 200_000) -> None:
+    def __init__(self, alpha: float = 100.0, m: int = 50, eps: float = 1e-8, max_transitions: int = 30_000_000,
+                 tol: float = 1e-12, max_steps: int = 20_000) -> None:
         super().__init__()
-        self.alpha, self.m, self.eps, self.max_profiles = alpha, int(m), eps, int(max_profiles)
+        self.alpha, self.m, self.eps = alpha, int(m), eps
+        self.max_transitions, self.tol, self.max_steps = int(max_transitions), tol, int(max_steps)
 
     def solve(self, payoffs, t=None):
-        return alpharank(payoffs, self.alpha, self.m, self.eps, self.max_profiles)
+        info: dict = {}
+        out = alpharank(payoffs, self.alpha, self.m, self.eps, self.max_transitions, self.tol, self.max_steps, info=info)
+        if not info["converged"]:  # diagnostics only; the output depends on the meta-game alone
+            self.state["not_converged"] = self.state.get("not_converged", 0) + 1
+        return out

@@ -13,9 +13,9 @@ and the starting point is excluded from the average (OpenSpiel's averager includ
 
 from __future__ import annotations
 
+from games.matrix import contract_others
 from gtlearn.backend import namespace
 from gtlearn.errors import GtlearnError
-from games.matrix import contract_others
 from solvers.psro.meta_solvers import _fast
 from solvers.psro.meta_solvers.base import MetaSolver
 

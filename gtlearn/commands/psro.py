@@ -1,0 +1,78 @@
+"""``gtlearn psro``: PSRO with separate training and evaluation meta-solvers on one game."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from gtlearn.commands.common import default_out, parse_params, positive
+
+
+def psro(
+    game: str = typer.Argument(..., help="OpenSpiel game string or alias (see `gtlearn games`)."),
+    train_meta: str = typer.Option("shor", "--train-meta", help="Training meta-solver: shor, uniform, nash, prd, rm, alpharank, or path/to/file.py:Name."),
+    eval_meta: str | None = typer.Option(None, "--eval-meta", help="Evaluation meta-solver (default: the training one; shor -> shor-eval)."),
+    train_param: list[str] | None = typer.Option(None, "--train-param", help="Training meta-solver parameter name=value (repeatable)."),
+    eval_param: list[str] | None = typer.Option(None, "--eval-param", help="Evaluation meta-solver parameter name=value (repeatable)."),
+    iterations: int = typer.Option(100, "--iterations", "-n", help="Number of PSRO iterations."),
+    initial_policy: str = typer.Option("uniform", "--initial-policy", help="uniform or best_response."),
+    seed: int = typer.Option(0, "--seed", help="Seed (recorded; PSRO with the exact oracle is deterministic)."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Run directory (default runs/<game>_psro-<train>_<time>)."),
+    device: str = typer.Option("cpu", "--device", help="Where meta-solvers run: cpu or cuda."),
+    max_nodes: int | None = typer.Option(None, "--max-nodes", help="Refuse games with more nodes than this."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run in --out."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Run PSRO on GAME (exact best responses, exact meta-game payoffs); writes metrics.jsonl,
+    policy.npz (the evaluation meta-solver's profile), populations.npz and plot.png."""
+    import time
+
+    import numpy as np
+    from rich.console import Console
+
+    from games.openspiel import resolve_game_string
+    from games.tree import compile_game
+    from gtlearn.backend import get_xp
+    from gtlearn.run import Run, atomic_save_npz, progress
+    from solvers.policy_io import save_policy
+    from solvers.psro import PSROConfig, PSROSolver
+
+    positive("iterations", iterations)
+    get_xp(device)
+    np.random.seed(seed)
+    game_string = resolve_game_string(game)
+    label = f"psro-{Path(train_meta.split(':')[0]).stem if ':' in train_meta else train_meta}"
+    out = out or default_out(game_string, label)
+    tree = compile_game(game_string, max_nodes=max_nodes)
+    config = PSROConfig(train_meta=train_meta, eval_meta=eval_meta, train_kwargs=parse_params(train_param),
+                        eval_kwargs=parse_params(eval_param), initial_policy=initial_policy, device=device)
+    t0 = time.perf_counter()
+    solver = PSROSolver(tree, config)
+    run = Run(out, {
+        "command": "psro", "game": game_string, "algo": label, "train_meta": train_meta,
+        "eval_meta": eval_meta, "train_solver": repr(solver.train_solver), "eval_solver": repr(solver.eval_solver),
+        "iterations": iterations, "initial_policy": initial_policy, "seed": seed, "device": device,
+        "tree": {"nodes": tree.num_nodes, "infosets": tree.num_infosets},
+    }, overwrite=overwrite)
+    console = Console(stderr=True)
+    console.print(f"[bold]{game_string}[/]: {tree.num_nodes:,} nodes, {tree.num_infosets:,} infosets; "
+                  f"train {solver.train_solver!r}, eval {solver.eval_solver!r}")
+    run.log(solver.history[0].metrics())
+    with progress(iterations, label, gap_name="exploitability (eval)", disable=quiet) as update:
+        update(advance=0, gap=solver.exploitability)
+
+        def on_step(rec):
+            run.log(rec.metrics())
+            update(1, rec.exploitability)
+
+        solver.run(iterations, on_step)
+    seconds = time.perf_counter() - t0
+    save_policy(run.path("policy.npz"), tree, solver.policy(), iteration=solver.iteration)
+    atomic_save_npz(run.path("populations.npz"),
+                    **{f"policies_{p}": solver.policies[p] for p in range(tree.num_players)},
+                    **{f"meta_game_{p}": solver.meta_game.tensors[p] for p in range(tree.num_players)},
+                    **{f"eval_profile_{p}": solver.eval_profile[p] for p in range(tree.num_players)})
+    plot = run.plot(title=f"{label} on {game_string}")
+    console.print(f"exploitability after {solver.iteration} PSRO iterations: [bold]{solver.exploitability:.6e}[/]  ({seconds:.2f}s)")
+    console.print(f"run: {run.dir}  (metrics.jsonl, policy.npz, populations.npz, {plot.name})")
