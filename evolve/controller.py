@@ -310,7 +310,8 @@ class Controller:
         limits = {k: sb[k] for k in ("wall_s", "cpu_s", "mem_mb", "nofile", "nproc", "fsize_mb", "profile", "network")}
         return {"kind": kind, "task": self.cfg["run"]["task"], "program_id": row["id"], "attempt": row["attempt"],
                 "code": row["code"], "stages": self.stages, "seed": self.seed * 100003 + row["item_seq"], "limits": limits,
-                "baselines": self.db.kv_get("baselines"), "evaluator_sha": evaluator_sha()}
+                "baselines": self.db.kv_get("baselines"), "evaluator_sha": evaluator_sha(),
+                "gate_ref": None if row["item_seq"] == 0 else self.db.kv_get("gate_ref")}
 
     def _on_result(self, pid: int, attempt: int, res: dict) -> None:
         cfg = self.cfg
@@ -335,6 +336,9 @@ class Controller:
             if fit is not None:
                 key = population.cell_key(int(p["ast_nodes"] or 0), [g["fitness"] for g in pub["games"].values()], cfg["search"]["features"])
                 self.db.kv_set(f"cell:{pid}", key)
+            if p["item_seq"] == 0:
+                s1 = next((s.get("public") for s in res["stages"] if s["stage"] == 1 and s.get("public")), None)
+                self.db.kv_set("gate_ref", s1["fitness"] if s1 else None)
             if p["island"] == -1:  # the seed program starts every island
                 if fit is not None:
                     for i in range(int(cfg["search"]["islands"])):

@@ -35,7 +35,10 @@ def ablations(code: str) -> list[tuple[str, str]]:
     names = _block_functions(code)
     mod = ast.parse(code)
     lines = code.split("\n")
-    for fi, fn in enumerate([n for n in mod.body if isinstance(n, ast.FunctionDef) and n.name in names]):
+    order = {"update_regrets": 0, "policy_from_regrets": 1, "accumulate_average": 2}
+    fns = sorted([n for n in mod.body if isinstance(n, ast.FunctionDef) and n.name in names], key=lambda n: order.get(n.name, 3))
+    # The rule's own functions first, helpers last: most helper ablations break the contract.
+    for fi, fn in enumerate(fns):
         variants = []
         for i, stmt in enumerate(fn.body):
             if not isinstance(stmt, ast.Return) and len(fn.body) > 1:
@@ -126,13 +129,17 @@ def distill_program(run_dir, program_id=None, tol: float = 0.05, out=None, echo=
     rows = [("(start)", cur["public"], cur["private"], ast_size(code), "start")]
     echo(f"start #{p['id']}: public {cur['public']:+.4f}, private {cur['private']:+.4f}, {ast_size(code)} AST nodes")
     evals = 0
+    cache: dict = {}
     for _ in range(max_rounds):
         changed = False
         for desc, cand in ablations(code):
             if max_evals is not None and evals >= max_evals:
                 break
-            evals += 1
-            s = score(cand, cfg, baselines, seed)
+            key = code_norm_sha(cand)
+            if key not in cache:  # the greedy restart revisits earlier ablations; score each once
+                evals += 1
+                cache[key] = score(cand, cfg, baselines, seed)
+            s = cache[key]
             keep = s["valid"] and s["private"] >= cur["private"] - tol
             rows.append((desc, s.get("public"), s.get("private"), ast_size(cand), "kept" if keep else ("invalid" if not s["valid"] else "reverted")))
             echo(f"  {desc}: " + (f"public {s['public']:+.4f} private {s['private']:+.4f}" if s["valid"] else "invalid") + (" KEEP" if keep else ""))

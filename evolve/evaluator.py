@@ -15,7 +15,6 @@ from evolve.scoring import InvalidPayload
 
 _TREES: dict = {}
 _TREE_FILES: dict = {}
-_TREE_DIR = None
 
 
 def get_tree(game: str):
@@ -27,13 +26,18 @@ def get_tree(game: str):
 
 
 def tree_file(game: str) -> str:
-    """The tree saved once per worker process, to be copied into each sandbox."""
-    global _TREE_DIR
+    """The compiled tree as a file to copy into each sandbox: one content-addressed file per game
+    in a shared temp directory, written atomically, reused by every worker and run."""
     if game not in _TREE_FILES:
-        if _TREE_DIR is None:
-            _TREE_DIR = tempfile.mkdtemp(prefix="gtlearn-evolve-trees-")
-        path = os.path.join(_TREE_DIR, f"t{len(_TREE_FILES)}.npz")
-        get_tree(game).save(path)
+        import hashlib
+
+        from games.tree import COMPILER_VERSION
+
+        d = os.path.join(tempfile.gettempdir(), f"gtlearn-evolve-trees-{os.getuid()}")
+        os.makedirs(d, exist_ok=True)
+        path = os.path.join(d, hashlib.sha256(f"{game}|{COMPILER_VERSION}".encode()).hexdigest()[:24] + ".npz")
+        if not os.path.exists(path):
+            get_tree(game).save(path)  # atomic (temp file + rename), so concurrent writers are safe
         _TREE_FILES[game] = path
     return _TREE_FILES[game]
 
@@ -92,8 +96,9 @@ def evaluate_cfr(job: dict) -> dict:
             rec = {"stage": cur_stage, "valid": True, "wall_s": time.time() - s0}
             rec["private" if cur_stage == 3 else "public"] = metrics
             records.append(rec)
-            if cur_stage == 1:
-                gate = -__import__("math").log10(1.0 + float(s.get("epsilon", 1.0)))
+            if cur_stage == 1 and job.get("gate_ref") is not None:
+                # Gate against the seed's own stage-1 score (for CFR the seed is the baseline, ~0).
+                gate = float(job["gate_ref"]) - __import__("math").log10(1.0 + float(s.get("epsilon", 1.0)))
                 if metrics["fitness"] < gate:
                     state, reason = "failed", f"stage 1 gate: fitness {metrics['fitness']:.3f} < {gate:.3f} (worse than the seed by more than epsilon)"
                     records[-1]["valid"] = False

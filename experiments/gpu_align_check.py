@@ -112,10 +112,13 @@ def main() -> None:
         print(f"{algo:8s} {r['steps']} steps, median step {r['step_time_s_median']:.3f}s"
               + (f", peak {r['peak_mem_gib']:.2f} GiB" if cuda else "") + f", total {total:.1f}s", flush=True)
         del tr
+        import gc
+
+        gc.collect()
     meta = {"device": device_name, "parameters": n_params, "bf16": cuda, "batch_prompts": args.batch,
             "max_new_tokens": new_tokens, "steps": steps, "tiny": args.tiny, "torch": torch.__version__}
     atomic_write_json(Path(out + ".json"), {"meta": meta, "results": results})
-    lines = [f"# Alignment trainers on a {n_params / 1e6:.0f}M-parameter Qwen2 model ({'bf16' if cuda else 'fp32, CPU'})",
+    lines = [f"# Alignment trainers on a {n_params / 1e6:.1f}M-parameter Qwen2 model ({'bf16' if cuda else 'fp32, CPU'})",
              "", f"Device: {device_name}; {args.batch} prompts per step, up to {new_tokens} new tokens, {steps} steps "
              "per trainer; weights random (built from the config, no download).", "",
              "| trainer | steps | median step s | peak GPU memory GiB | round build s |", "|---|---:|---:|---:|---:|"]

@@ -21,6 +21,7 @@ Writes experiments/results/lspo_werewolf.{json,md,png}.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import random
@@ -69,7 +70,14 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--run-dir", default=str(ROOT / "runs" / "lspo_werewolf_experiment"))
     ap.add_argument("--out", default=str(ROOT / "experiments" / "results" / "lspo_werewolf"))
+    ap.add_argument("--report-only", action="store_true", help="re-render .md/.png from the existing .json")
     args = ap.parse_args()
+    if args.report_only:
+        out = Path(args.out)
+        res = json.loads(out.with_suffix(".json").read_text())
+        write_markdown(res, out.with_suffix(".md"))
+        plot(res, out.with_suffix(".png"))
+        return
 
     from alignment.lspo.evaluate import baseline_agent, head_to_head, lspo_agent
     from alignment.lspo.loop import LSPOConfig, LSPOTrainer
@@ -181,6 +189,20 @@ def write_markdown(res: dict, path: Path) -> None:
         for opp, r in row.items():
             cell = lambda v: f"{v['win_rate']:.3f} [{v['ci95'][0]:.3f}, {v['ci95'][1]:.3f}]"
             lines.append(f"| iteration {it} | {opp} | {cell(r['werewolves'])} | {cell(r['village'])} |")
+    its = sorted(res["eval"], key=int)
+    first, last = (its[1], its[-1]) if len(its) > 2 else (its[0], its[-1])
+    lines += ["", "Summary (generated):", ""]
+    for opp in res["eval"][its[0]]:
+        for side in ("werewolves", "village"):
+            a, b = res["eval"][its[0]][opp][side]["win_rate"], res["eval"][last][opp][side]["win_rate"]
+            lines.append(f"- vs {opp}, as {side}: iteration 0 {a:.3f} -> iteration {last} {b:.3f}")
+    if "final" in res["eval"][its[0]]:
+        for side in ("werewolves", "village"):
+            a = res["eval"][first]["final"][side]["win_rate"]
+            b = res["eval"][last]["final"][side]["win_rate"]
+            if b <= a:
+                lines.append(f"- WARNING (spec §4): as {side}, the win rate against the final agent did not rise "
+                             f"from iteration {first} ({a:.3f}) to iteration {last} ({b:.3f}).")
     lines += ["", "Ablation -- final iteration's statements with the rule-based actor instead of CFR actions:", "",
               "| opponent | as werewolves | as village |", "|---|---|---|"]
     for name, r in res["ablation_final_policy_actions"].items():

@@ -37,4 +37,4 @@ def job(code: str, cfg: dict, baselines: dict, kind: str = "cascade", seed: int 
     sb = cfg["sandbox"]
     limits = {k: sb[k] for k in ("wall_s", "cpu_s", "mem_mb", "nofile", "nproc", "fsize_mb", "profile", "network")}
     return {"kind": kind, "task": "cfr", "program_id": 1, "attempt": 0, "code": code, "stages": cfgmod.cfr_stages(cfg),
-            "seed": seed, "limits": limits, "baselines": baselines}
+            "seed": seed, "limits": limits, "baselines": baselines, "gate_ref": 0.0}

@@ -18,6 +18,7 @@ from evolve.tasks.cfr import SEED
 from _evolve_helpers import job, tiny_cfg, with_update
 
 CFG = tiny_cfg(sandbox={"wall_s": 8, "cpu_s": 8, "mem_mb": 1536})
+FAST = tiny_cfg(sandbox={"wall_s": 4, "cpu_s": 4, "mem_mb": 1536})
 
 
 @pytest.fixture(scope="module")
@@ -47,9 +48,9 @@ def test_seed_is_valid_and_scored_by_parent(baselines):
 
 def test_infinite_loop_times_out_and_group_is_killed(baselines):
     t0 = time.time()
-    res = run(with_update("while True:\n    pass"), baselines)
+    res = run_job(job(with_update("while True:\n    pass"), FAST, baselines))
     assert res["state"] == "timeout"
-    assert time.time() - t0 < CFG["sandbox"]["wall_s"] + 6
+    assert time.time() - t0 < FAST["sandbox"]["wall_s"] + 6
 
 
 def test_fork_bomb_contained(baselines, tmp_path):
@@ -204,7 +205,7 @@ def test_shape_memorizing_rule_fails_equivariance(baselines):
 
 def test_sleep_past_deadline_after_partial_output(baselines):
     code = with_update("import time\nprint('partial')\nif t > 5:\n    time.sleep(60)\nreturn np.where(legal, np.maximum(cum_regret + inst_regret, 0.0), 0.0)")
-    res = run(code, baselines)
+    res = run_job(job(code, FAST, baselines))
     assert res["state"] == "timeout"
 
 

@@ -104,6 +104,12 @@ def test_cli_verbs(offline_run, capsys, tmp_path):
                  "--out", str(res)]) == 0
     data = json.loads(res.read_text())
     assert set(data["results"]) == {"0", "3"} and set(data["results"]["3"]) == {"random", "final"}
+    assert "iteration 3 vs final" in capsys.readouterr().out
+    run2 = tmp_path / "cli_run"
+    assert main(["werewolf", "train", "--preset", "ci", "--iterations", "1", "--games", "4", "--traversals", "30",
+                 "-o", str(run2)]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["iterations"] == 1
+    assert (run2 / "iter_1" / "done.json").exists()
     assert main(["werewolf", "rpsls", "--turns", "60", "--iterations", "1"]) == 0
     assert "iteration 1: k=3" in capsys.readouterr().out
     # user errors: one line, exit 2

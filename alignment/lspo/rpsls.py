@@ -13,6 +13,8 @@ One LSPO iteration ``t`` (k = 3, 4, 5 for t = 1, 2, 3):
    cluster has an empirical composition ``M[z, a]`` over throws (by the parser);
 3. the cluster-level matrix game ``M A M^T`` is solved by tabular CFR+ (regret matching+ with
    alternating updates and linear averaging, Tammelin 2014, which is CFR+ on a one-shot game);
+   it is a k x k matrix game, so it is solved here directly instead of through the tree engine
+   of ``solvers.cfr`` (the tests check it against a linear-programming solution);
 4. the evaluated policy is the latent equilibrium pushed through the compositions,
    ``pi = x M``; its exploitability is the best-response payoff ``max_b (A pi)_b``, exact;
 5. candidates are scored by the value gap of their cluster, ``g(z) = max (M A M^T y) - (M A M^T y)_z``

@@ -141,6 +141,24 @@ class _ExtraStateMixin:
             return path
         return str(resume_from_checkpoint)
 
+    def _finished_checkpoint(self, path: str | None) -> bool:
+        """If ``path`` is a checkpoint at or past ``max_steps``, load it and return True.
+
+        (``Trainer.train`` resumed from a checkpoint of a finished run would take one more
+        step; a finished run must stay as it is.)"""
+        if path is None or self.args.max_steps <= 0:
+            return False
+        from transformers import TrainerState
+        f = os.path.join(path, "trainer_state.json")
+        if not os.path.exists(f):
+            return False
+        state = TrainerState.load_from_json(f)
+        if state.global_step < self.args.max_steps:
+            return False
+        self._load_from_checkpoint(path)
+        self.state = state
+        return True
+
     def _restore_extra(self, path: str | None) -> None:
         if path is None:
             return
@@ -253,6 +271,8 @@ class OnlineTrainer(_MetricsMixin, _ExtraStateMixin, Trainer):
     def train(self, resume_from_checkpoint=None, **kwargs):
         path = self._resolve_checkpoint(resume_from_checkpoint)
         self._restore_extra(path)
+        if self._finished_checkpoint(path):
+            return None
         return super().train(resume_from_checkpoint=path, **kwargs)
 
 
@@ -466,7 +486,8 @@ class RoundTrainer(PairwiseTrainer):
             self.args.output_dir = str(rdir)
             ckpt = get_last_checkpoint(str(rdir)) if (resume and rdir.exists()) else None
             self._restore_extra(ckpt)
-            output = Trainer.train(self, resume_from_checkpoint=ckpt, **kwargs)
+            if not self._finished_checkpoint(ckpt):
+                output = Trainer.train(self, resume_from_checkpoint=ckpt, **kwargs)
             torch.save(self.policy_state(), rdir / "policy.pt")
             from gtlearn.run import atomic_write_json
 

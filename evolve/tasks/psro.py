@@ -219,7 +219,7 @@ def evaluate(job: dict) -> dict:
             else:
                 rec["public"] = m
             records.append(rec)
-            if cur == 1 and m["fitness"] < -math.log10(1.0 + float(s.get("epsilon", 1.0))):
+            if cur == 1 and job.get("gate_ref") is not None and m["fitness"] < float(job["gate_ref"]) - math.log10(1.0 + float(s.get("epsilon", 1.0))):
                 state, reason = "failed", f"stage 1 gate: fitness {m['fitness']:.3f} below the seed band"
                 records[-1]["valid"] = False
                 break

@@ -74,7 +74,11 @@ def _finish(c, out) -> None:
         kind = "champion" if b["is_champion"] else "public leader (no champion promoted)"
         typer.echo(f"best: #{b['program_id']} ({kind}); public {b['public']['fitness']:+.4f}"
                    + (f", held-out {b['private']['fitness']:+.4f}" if b.get("private") else ""))
-        typer.echo(f"program: {Path(out) / 'best.py'} (gtlearn solve GAME --rule {Path(out) / 'best.py'}:Rule)")
+        f = Path(out) / "best.py"
+        if c.cfg["run"]["task"] == "psro":
+            typer.echo(f"program: {f} (gtlearn psro GAME --train-meta {f}:train_meta_solver --eval-meta {f}:eval_meta_solver)")
+        else:
+            typer.echo(f"program: {f} (gtlearn solve GAME --rule {f}:Rule)")
     typer.echo(f"run directory: {out}")
 
 

@@ -17,8 +17,8 @@ tree (:mod:`solvers.fast`; the default on the CPU when numba is installed), ``"n
 level-by-level vectorized reference above. On ``device="cuda"``, ``"cuda"`` (the default) runs
 steps 1-3 as fused per-level CUDA kernels (:mod:`solvers.fast.cuda`) and ``"cupy"`` runs the
 reference code on CuPy arrays; in both the rule's array code (regret updates included) runs on
-the device. All backends give the same numbers up to summation order (numba and numpy agree
-bitwise on trees whose infosets share one depth; the rest is tested to 1e-12).
+the device. All backends give the same numbers up to floating-point summation order (tested to
+1e-12 per pass; trajectories of chaotic rules such as DCFR drift apart at the reference's rate).
 Every rule output is validated: with numba by one compiled pass over the array; on CUDA by one
 check kernel per output whose flags are read once per iteration (so an invalid output raises
 at the end of the ``iterate()`` call that produced it, not before the remaining passes).

@@ -90,6 +90,10 @@ class FastTree:
         payoffs = tree.payoffs if tree.payoffs.size else np.zeros((1, tree.num_players))
         self.payoffs = c(payoffs, dtype=np.float64)
         self.level_ptr = c(tree.level_ptr, dtype=np.int64)
+        # Terminal payoffs in node order (the k-th terminal node's row is row k), so the CFR pass
+        # streams them; a one-node game keeps the original rows.
+        term_nodes = np.flatnonzero(tree.terminal >= 0)
+        self.leaf_payoffs = c(payoffs[tree.terminal[term_nodes]] if term_nodes.size else payoffs, dtype=np.float64)
         self.legal_flat = c(tree.legal.reshape(-1))
         self.prev_slot = self._previous_own_slots()
         self._scratch: dict[str, np.ndarray] = {}
@@ -139,9 +143,8 @@ class FastTree:
         regret = np.empty((n_inf, self.tree.max_actions))
         reach = np.empty(n_inf)
         _kernels().cfr_pass(
-            self.parent, self.parent_player, self.edge_slot, self.chance_prob, self.terminal, self.payoffs,
-            self.level_ptr, policy.reshape(-1), player, slot_start, prev_slot, policy[b], legal,
-            opp, v, q, regret, reach,
+            self.parent, self.parent_player, self.node_player, self.edge_slot, self.chance_prob, self.leaf_payoffs,
+            policy.reshape(-1), player, slot_start, prev_slot, policy[b], legal, opp, v, q, regret, reach,
         )
         return regret, reach
 

@@ -18,22 +18,25 @@ import numpy as np
 from numba import njit
 
 CHANCE = -1
+TERMINAL = -2
 
 
 @njit(cache=True, nogil=True)
-def cfr_pass(parent, parent_player, edge_slot, chance_prob, terminal, payoffs, level_ptr, policy_flat, player,
-             slot_start, prev_slot, sigma, legal, opp, v, q, regret, reach):
+def cfr_pass(parent, parent_player, node_player, edge_slot, chance_prob, leaf_payoffs, policy_flat, player,
+             slot_start, prev_slot, sigma, legal, opp, u, q, regret, reach):
     """One exact CFR pass of ``player`` against the profile ``policy_flat``.
 
     Writes r^t(I, a) of the player's infosets into ``regret`` (I_p, A) and x_p(I) into
-    ``reach`` (I_p,). ``opp``, ``v`` (node-sized) and ``q`` (I_p * A) are scratch buffers;
+    ``reach`` (I_p,). ``opp``, ``u`` (node-sized) and ``q`` (I_p * A) are scratch buffers;
     ``slot_start`` = first infoset of the player * A; ``prev_slot[i]`` is the global policy
-    slot of the player's own last action above infoset i (-1 at a first decision).
+    slot of the player's own last action above infoset i (-1 at a first decision);
+    ``leaf_payoffs`` holds the terminal payoffs in node order (k-th terminal node, k-th row),
+    so the backward sweep reads them sequentially and needs no per-node terminal index.
 
-    The arithmetic is the reference's, operation for operation (v[parent] += pi(edge) v[child]
-    and Q += pi_{-p}(h) v(h.a), children summed in node order within a level), so on trees
-    whose infosets share one depth the two paths agree to the last bit or nearly so; CFR
-    trajectories of chaotic rules (DCFR) then stay as close to OpenSpiel's as the reference's.
+    The backward sweep carries u(h) = pi_{-p}(h) v_p(h) instead of v_p(h): an opponent or
+    chance edge passes u up unweighted (its probability is already in pi_{-p}), one of p's
+    edges weights it by sigma, and Q(I, a) = sum_{h in I} u(h.a). So pi_{-p} is read at the
+    leaves only and the opponents' policy entries are not read again on the way up.
     """
     n_nodes = parent.shape[0]
     opp[0] = 1.0
@@ -45,21 +48,21 @@ def cfr_pass(parent, parent_player, edge_slot, chance_prob, terminal, payoffs, l
             opp[n] = opp[parent[n]] * chance_prob[n]
         else:
             opp[n] = opp[parent[n]] * policy_flat[edge_slot[n]]
-    v[:] = 0.0
+    u[:] = 0.0
     q[:] = 0.0
-    for d in range(level_ptr.shape[0] - 2, 0, -1):
-        for n in range(level_ptr[d], level_ptr[d + 1]):
-            z = terminal[n]
-            val = payoffs[z, player] if z >= 0 else v[n]
-            par = parent[n]
-            pp = parent_player[n]
-            if pp == CHANCE:
-                v[par] += chance_prob[n] * val
-            else:
-                slot = edge_slot[n]
-                v[par] += policy_flat[slot] * val
-                if pp == player:
-                    q[slot - slot_start] += opp[par] * val
+    k = leaf_payoffs.shape[0]
+    for n in range(n_nodes - 1, 0, -1):
+        if node_player[n] == TERMINAL:
+            k -= 1
+            val = opp[n] * leaf_payoffs[k, player]
+        else:
+            val = u[n]
+        if parent_player[n] == player:
+            slot = edge_slot[n]
+            q[slot - slot_start] += val
+            u[parent[n]] += policy_flat[slot] * val
+        else:
+            u[parent[n]] += val
     n_inf, n_act = regret.shape
     for i in range(n_inf):
         base = i * n_act
