@@ -35,7 +35,7 @@ _WORDS = ["rock", "paper", "scissors", "lizard", "spock", "fire", "water", "air"
 
 def build_tokenizer(num_contexts: int, answers: list[str]):
     """A word-level fast tokenizer over the task vocabulary (specials first: pad=0)."""
-    from tokenizers import Tokenizer
+    from tokenizers import Tokenizer, decoders
     from tokenizers.models import WordLevel
     from tokenizers.pre_tokenizers import Whitespace
     from transformers import PreTrainedTokenizerFast
@@ -45,6 +45,9 @@ def build_tokenizer(num_contexts: int, answers: list[str]):
     vocab = {w: i for i, w in enumerate(specials + words)}
     tk = Tokenizer(WordLevel(vocab=vocab, unk_token="<unk>"))
     tk.pre_tokenizer = Whitespace()
+    # Join words with spaces when decoding (also after save_pretrained/from_pretrained, where the
+    # wrapper's own word joining is not restored).
+    tk.decoder = decoders.WordPiece(prefix="##", cleanup=False)
     tok = PreTrainedTokenizerFast(tokenizer_object=tk, bos_token="<s>", eos_token="</s>", pad_token="<pad>",
                                   unk_token="<unk>", padding_side="left")
     return tok

@@ -46,3 +46,34 @@ def test_align_train_user_errors(tmp_path, capsys, argv, message):
     assert code == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+def test_align_train_with_saved_model_reward_model_and_prompt_file(tmp_path):
+    """The --model path: a causal LM and a reward model saved to disk, prompts from a .jsonl."""
+    import torch
+    from transformers import Qwen2Config, Qwen2ForSequenceClassification
+
+    from alignment.synthetic import build_tokenizer, tiny_causal_lm
+
+    tok = build_tokenizer(2, ["rock", "paper", "scissors"])
+    lm = tiny_causal_lm(tok, seed=0)
+    lm.save_pretrained(tmp_path / "lm")
+    tok.save_pretrained(tmp_path / "lm")
+    torch.manual_seed(1)
+    rm = Qwen2ForSequenceClassification(Qwen2Config(
+        vocab_size=len(tok), hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
+        num_key_value_heads=1, num_labels=1, pad_token_id=tok.pad_token_id))
+    rm.save_pretrained(tmp_path / "rm")
+    tok.save_pretrained(tmp_path / "rm")
+    (tmp_path / "prompts.jsonl").write_text("".join(json.dumps({"prompt": f"question q{i % 2} answer"}) + "\n"
+                                                    for i in range(8)))
+    out = tmp_path / "run"
+    code = main(["align", "train", "--algo", "inpo", "--model", str(tmp_path / "lm"), "--preference",
+                 f"reward:{tmp_path / 'rm'}", "--dataset", str(tmp_path / "prompts.jsonl"), "--steps", "2",
+                 "--rounds", "2", "--batch-size", "2", "--out", str(out), "--quiet", "--param", "max_new_tokens=3",
+                 "--param", "num_samples_per_prompt=4", "--param", "learning_rate=0.01"])
+    assert code == 0
+    assert (out / "model" / "config.json").exists()
+    assert all((out / "trainer" / f"round-{t}" / "done.json").exists() for t in range(2))
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert rows and all(r["gap_name"] == "loss" for r in rows)

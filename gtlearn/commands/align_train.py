@@ -36,12 +36,12 @@ def _parse_preference(spec: str, tokenizer_fallback=None):
 
     kind, _, rest = spec.partition(":")
     if kind == "reward" and rest:
-        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+        from transformers import AutoModelForSequenceClassification
 
         try:
             rm = AutoModelForSequenceClassification.from_pretrained(rest, num_labels=1)
-            tok = AutoTokenizer.from_pretrained(rest)
-        except OSError as exc:
+            tok = _load_tokenizer(rest)
+        except (OSError, ValueError) as exc:
             raise GtlearnError(f"cannot load the reward model {rest!r}: {exc}") from None
         if tok.pad_token is None:
             tok.pad_token = tok.eos_token
@@ -52,6 +52,22 @@ def _parse_preference(spec: str, tokenizer_fallback=None):
         kw = dict(o.split("=", 1) for o in opts if "=" in o)
         return LLMJudgePreference(url, model=kw.get("model", "judge"))
     raise GtlearnError(f"bad --preference {spec!r}; use reward:PATH or judge:URL[,model=NAME]")
+
+
+def _load_tokenizer(path: str):
+    """``AutoTokenizer``, except that a tokenizer saved as a plain ``tokenizers`` backend (e.g. the
+    synthetic task's word-level one) is loaded as such: transformers 5 would otherwise rebuild
+    it as the model type's tokenizer class from ``config.json``."""
+    import json
+
+    from transformers import AutoTokenizer, PreTrainedTokenizerFast
+
+    cfg = Path(path) / "tokenizer_config.json"
+    if cfg.exists():
+        cls = json.loads(cfg.read_text()).get("tokenizer_class")
+        if cls in ("TokenizersBackend", "PreTrainedTokenizerFast"):
+            return PreTrainedTokenizerFast.from_pretrained(path, padding_side="left")
+    return AutoTokenizer.from_pretrained(path, padding_side="left")
 
 
 def _load_prompts(spec: str, split: str):
@@ -208,10 +224,10 @@ def train(
         raise GtlearnError("--model needs --preference (reward:PATH or judge:URL) and --dataset")
     if game is not None:
         raise GtlearnError("--game applies to the synthetic task only (omit --model)")
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM
 
     try:
-        tok = AutoTokenizer.from_pretrained(model, padding_side="left")
+        tok = _load_tokenizer(model)
         policy = AutoModelForCausalLM.from_pretrained(model)
     except (OSError, ValueError) as exc:
         raise GtlearnError(f"cannot load the model {model!r}: {str(exc).splitlines()[0]}") from None
