@@ -33,7 +33,8 @@ def test_reproduces_openspiel_trajectory(game_string, rule):
         ours.iterate()
         their_avg = from_openspiel_policy(tree, theirs.average_policy())
         our_avg = ours.average_policy()
-        assert np.abs(our_avg - their_avg).max() < 1e-9, f"policy differs at t={t}"
+        # spec §6: 1e-10 on policies up to iteration 10, 1e-8 later (only the summation order differs)
+        assert np.abs(our_avg - their_avg).max() < (1e-10 if t <= 10 else 1e-8), f"policy differs at t={t}"
         assert abs(nash_conv(tree, our_avg) - nash_conv(tree, their_avg)) < 1e-9, f"NashConv differs at t={t}"
     # and OpenSpiel's own NashConv of its average agrees with ours at the end
     assert nash_conv(tree, ours.average_policy()) == pytest.approx(
