@@ -324,7 +324,7 @@ def fmt(x: float | None) -> str:
 
 
 def write_report(table: dict, references: list[dict], iterations: int, sweep_wall: float | None,
-                 variants: list[dict] | None = None) -> None:
+                 variants: list[dict] | None = None, other: dict | None = None) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     games = [g for g in TRAINING_GAMES + TEST_GAMES if g in table]
     rows = claims(table)
@@ -339,8 +339,8 @@ def write_report(table: dict, references: list[dict], iterations: int, sweep_wal
                           "vad_cfr_seconds_iterating": v["seconds_iterating"]})
     data = {
         "paper": "arXiv:2602.16928 v1", "iterations": iterations, "metric": "NashConv / n of the average policy",
-        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores shared with other jobs "
-                   "(load average 5-10 during the sweep); engine backend per game in the cost table",
+        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores shared with other jobs; "
+                   "engine backend per game in the cost table",
         "games": {g: {"name": SHORT[g], "split": "training" if g in TRAINING_GAMES else "test",
                       "nodes": next(iter(table[g].values()))["nodes"],
                       "infosets": next(iter(table[g].values()))["infosets"],
@@ -409,9 +409,38 @@ def write_report(table: dict, references: list[dict], iterations: int, sweep_wal
         for var in variants:
             base = table.get(var["game"], {}).get(var["rule"])
             lines.append(f"| {SHORT[var['game']]} | {var['tag']} | {var['final']:.2e} | {fmt(base['final'] if base else None)} |")
+    sens = []
+    for g in games:
+        for algo in ALGOS:
+            a, b = table[g].get(algo), (other or {}).get(g, {}).get(algo)
+            if a and b and a.get("backend", "numpy") != b.get("backend", "numpy"):
+                sens.append((g, algo, a, b))
+    if sens:
+        data["backend_sensitivity"] = [{"game": g, "rule": al, a.get("backend", "numpy"): a["final"],
+                                        b.get("backend", "numpy"): b["final"]} for g, al, a, b in sens]
+        (RESULTS / "cfr_discovery.json").write_text(json.dumps(data, indent=1))
+        ratios = [max(a["final"], FLOOR) / max(b["final"], FLOOR) for _, _, a, b in sens]
+        big = sorted(sens, key=lambda x: -abs(math.log(max(x[2]["final"], FLOOR) / max(x[3]["final"], FLOOR))))[:12]
+        lines += ["", "## Sensitivity to floating-point summation order", "",
+                  "The same protocol run on two engine backends that agree to 1e-12 over the first iterations "
+                  "(tested against OpenSpiel) but sum in different orders. Regret matching switches to uniform only "
+                  "when the positive regrets sum to exactly 0, so a rounding of 0 to +-1e-17 changes the trajectory; "
+                  f"over {iterations} iterations the finals of one rule move by a factor up to "
+                  f"{max(max(r, 1 / r) for r in ratios):.3g} (median {float(np.median([max(r, 1 / r) for r in ratios])):.3g}, "
+                  f"{len(sens)} pairs). Rankings whose margins are smaller than this are not robust.", "",
+                  "| game | rule | this table | other backend | ratio |", "|---|---|---|---|---|"]
+        for g, al, a, b in big:
+            lines.append(f"| {SHORT[g]} | {al} | {a['final']:.2e} ({a.get('backend', 'numpy')}) | "
+                         f"{b['final']:.2e} ({b.get('backend', 'numpy')}) | "
+                         f"{max(a['final'], FLOOR) / max(b['final'], FLOOR):.3g} |")
     lines += ["", "## Cost", "",
               f"Machine: {data['machine']}. Sum of per-run wall times (iterating + evaluating, compile excluded): "
-              f"{total_wall / 60:.1f} min." + (f" Wall time of the sweep invocation: {sweep_wall / 60:.1f} min." if sweep_wall else ""), "",
+              f"{total_wall / 60:.1f} min." + (f" Wall time of the last sweep invocation: {sweep_wall / 60:.1f} min."
+                                               if sweep_wall and sweep_wall > 60 else ""), ""]
+    note = CACHE / "cost_note.md"  # circumstances of the run that produced the cache (load, backends)
+    if note.exists():
+        lines += [note.read_text().strip(), ""]
+    lines += [
               "| game | nodes | infosets | engine backend | s / iteration (mean over rules) | evaluations | total s (9 rules) |",
               "|---|---|---|---|---|---|---|"]
     for g in games:
@@ -442,7 +471,8 @@ def plot(table: dict, games: list[str]) -> None:
             # exact exploitability may be -1e-16 at an equilibrium: floored at 1e-16 for the log axis
             pts = [(x, max(y, 1e-16)) for x, y in zip(run["iterations"], run["exploitability"])]
             if pts:
-                ax.plot(*zip(*pts), styles[algo], label=algo, linewidth=2.0 if algo == "vad-cfr" else 1.1)
+                ax.plot(*zip(*pts), styles[algo], label=algo, color=f"C{ALGOS.index(algo)}",
+                        linewidth=2.0 if algo == "vad-cfr" else 1.1)
         ax.set_yscale("log")
         ax.set_xscale("log")
         ax.set_title(f"{SHORT[g]}{' (test)' if g in TEST_GAMES else ''}", fontsize=10)
@@ -451,7 +481,7 @@ def plot(table: dict, games: list[str]) -> None:
     for ax in list(axes.flat)[len(games):]:
         ax.axis("off")
     axes[0][0].set_ylabel("exploitability")
-    handles, labels = axes[0][0].get_legend_handles_labels()
+    handles, labels = max((ax.get_legend_handles_labels() for ax in axes.flat), key=lambda hl: len(hl[1]))
     fig.legend(handles, labels, loc="lower center", ncol=len(ALGOS), fontsize=8)
     fig.tight_layout(rect=(0, 0.05, 1, 1))
     fig.savefig(RESULTS / "cfr_discovery.png", dpi=110)
@@ -466,6 +496,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--algos", default=",".join(ALGOS))
     ap.add_argument("--reference", action="store_true", help="also run vad-cfr-reference on small games")
     ap.add_argument("--report-only", action="store_true")
+    ap.add_argument("--other-cache", type=Path, default=None,
+                    help="a cache of the same protocol run on another engine backend: the report adds a "
+                         "table of how much the finals move with the floating-point summation order")
     args = ap.parse_args(argv)
     games = {"all": TRAINING_GAMES + TEST_GAMES, "training": TRAINING_GAMES, "test": TEST_GAMES}.get(
         args.games, [g for g in args.games.split(";") if g])
@@ -483,7 +516,13 @@ def main(argv: list[str] | None = None) -> None:
             reference_runs()
             variant_runs(args.iterations)
     table = load_cache(args.iterations, TRAINING_GAMES + TEST_GAMES, ALGOS)
-    write_report(table, load_reference(), args.iterations, sweep_wall, load_variants(args.iterations))
+    other = None
+    if args.other_cache is not None:
+        global CACHE
+        main_cache, CACHE = CACHE, args.other_cache
+        other = load_cache(args.iterations, TRAINING_GAMES + TEST_GAMES, ALGOS)
+        CACHE = main_cache
+    write_report(table, load_reference(), args.iterations, sweep_wall, load_variants(args.iterations), other)
     print(f"wrote {RESULTS / 'cfr_discovery.md'}")
 
 
