@@ -64,5 +64,7 @@ def make_rule(rule: str | Rule | type, **kwargs) -> Rule:
             if all(callable(getattr(obj, f, None)) for f in _FUNCTIONS):
                 return FunctionRule(*(getattr(obj, f) for f in _FUNCTIONS), name=rule.rsplit(":", 1)[1])
             raise GtlearnError(f"{rule} is not a rule: it must define {', '.join(_FUNCTIONS)}")
-        raise GtlearnError(f"unknown rule {rule!r}; built-in rules: {', '.join(RULES)}; or give path/to/file.py:Name")
+        raise GtlearnError(
+            f"unknown rule {rule!r}; built-in rules: {', '.join(RULES)}, vad-cfr-reference; or give path/to/file.py:Name"
+        )
     raise GtlearnError(f"cannot make a rule from {rule!r}")
