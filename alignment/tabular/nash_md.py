@@ -17,37 +17,22 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from alignment.tabular.common import TabularAlgorithm, TabularConfig, log_normalize
-from gtlearn.errors import GtlearnError
+from alignment.tabular.common import log_normalize
+from alignment.tabular.omd import OMD, OMDConfig
 
 
 @dataclass
-class NashMDConfig(TabularConfig):
-    beta: float = 0.1
-    eta: float = 1.0  # learning rate; chosen
-    schedule: str = "constant"  # or "decreasing": η_t = 2/(β(t+2))
+class NashMDConfig(OMDConfig):
+    """Same parameters as OMD: beta, eta (ηβ ≤ 1), schedule "constant" | "decreasing"."""
 
 
-class NashMD(TabularAlgorithm):
+class NashMD(OMD):
+    """OMD whose step is taken at the geometric mixture π_t^{(m)} instead of at π_t."""
+
     name = "nash-md"
     config_class = NashMDConfig
-
-    def _validate(self) -> None:
-        super()._validate()
-        if self.config.schedule not in ("constant", "decreasing"):
-            raise GtlearnError(f"unknown schedule {self.config.schedule!r}; use constant or decreasing")
-        if not (self.config.eta > 0 and self.config.eta * self.config.beta <= 1):
-            raise GtlearnError(f"Nash-MD needs 0 < eta*beta <= 1, got eta={self.config.eta}, beta={self.config.beta}")
-
-    def current_eta(self) -> float:
-        if self.config.schedule == "decreasing":
-            return 2.0 / (self.beta * (self.t + 2))
-        return float(self.config.eta)
 
     def _update(self) -> np.ndarray:
         eta, beta = self.current_eta(), self.beta
         log_mix = log_normalize((1 - eta * beta) * self.log_pi + eta * beta * np.log(self.game.ref))
         return log_mix + eta * self.source.win_prob(np.exp(log_mix))
-
-    def extra_metrics(self) -> dict[str, float]:
-        return {"eta": self.current_eta()}

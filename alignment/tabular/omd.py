@@ -36,7 +36,7 @@ class OMD(TabularAlgorithm):
         if self.config.schedule not in ("constant", "decreasing"):
             raise GtlearnError(f"unknown schedule {self.config.schedule!r}; use constant or decreasing")
         if not (self.config.eta > 0 and self.config.eta * self.config.beta <= 1):
-            raise GtlearnError(f"OMD needs 0 < eta*beta <= 1, got eta={self.config.eta}, beta={self.config.beta}")
+            raise GtlearnError(f"{self.name} needs 0 < eta*beta <= 1, got eta={self.config.eta}, beta={self.config.beta}")
 
     def current_eta(self) -> float:
         if self.config.schedule == "decreasing":

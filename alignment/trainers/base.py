@@ -88,6 +88,22 @@ def frozen_copy(model: torch.nn.Module) -> torch.nn.Module:
 
 
 @torch.no_grad()
+def prepare_models(model, ref_model, peft_config):
+    """Wrap ``model`` with LoRA when ``peft_config`` is given, and settle the reference: a
+    given reference is frozen; without one, a PEFT model uses its base with the adapter
+    disabled (``ref_model`` stays None) and any other model gets a frozen copy."""
+    if peft_config is not None:
+        from peft import get_peft_model
+
+        model = get_peft_model(model, peft_config)
+    if ref_model is None and not _is_peft(model):
+        ref_model = frozen_copy(model)
+    elif ref_model is not None:
+        ref_model.requires_grad_(False)
+        ref_model.eval()
+    return model, ref_model
+
+
 def copy_weights_(dst: torch.nn.Module, src: torch.nn.Module) -> None:
     """dst ← src, parameter by parameter (same architecture)."""
     sd = unwrap(src).state_dict()
@@ -191,16 +207,8 @@ class OnlineTrainer(_MetricsMixin, _ExtraStateMixin, Trainer):
             raise GtlearnError(f"{type(self).__name__} needs a tokenizer (processing_class=)")
         if processing_class.pad_token_id is None or processing_class.pad_token_id == processing_class.eos_token_id:
             raise GtlearnError("the tokenizer needs a pad token distinct from EOS (spec §7.1)")
-        if peft_config is not None:
-            from peft import get_peft_model
-
-            model = get_peft_model(model, peft_config)
+        model, ref_model = prepare_models(model, ref_model, peft_config)
         self.is_peft = _is_peft(model)
-        if ref_model is None and not self.is_peft:
-            ref_model = frozen_copy(model)
-        elif ref_model is not None:
-            ref_model.requires_grad_(False)
-            ref_model.eval()
         self.preference = preference
         self._metrics: dict[str, list[float]] = defaultdict(list)
         self.preference_queries = 0
@@ -384,16 +392,8 @@ class RoundTrainer(PairwiseTrainer):
             raise GtlearnError("the tokenizer needs a pad token distinct from EOS (spec §7.1)")
         if train_dataset is None or "prompt" not in train_dataset.column_names:
             raise GtlearnError(f"{type(self).__name__} needs a prompt dataset with a 'prompt' column")
-        if peft_config is not None:
-            from peft import get_peft_model
-
-            model = get_peft_model(model, peft_config)
+        model, ref_model = prepare_models(model, ref_model, peft_config)
         self.is_peft = _is_peft(model)
-        if ref_model is None and not self.is_peft:
-            ref_model = frozen_copy(model)
-        elif ref_model is not None:
-            ref_model.requires_grad_(False)
-            ref_model.eval()
         self.prompts_dataset = train_dataset
         self.preference = preference
         self.round = 0

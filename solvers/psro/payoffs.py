@@ -76,6 +76,23 @@ class MetaGame:
                 tensors[p][tuple(ranges)] = piece[p]
         self.tensors = tensors
 
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """The realization weights and payoff tensors (the rest is a function of the tree)."""
+        out = {}
+        for q in range(self.num_players):
+            out[f"realization_{q}"] = self.realization[q]
+            out[f"tensor_{q}"] = self.tensors[q]
+        return out
+
+    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
+        realization = [np.asarray(state[f"realization_{q}"], dtype=np.float64) for q in range(self.num_players)]
+        tensors = [np.asarray(state[f"tensor_{q}"], dtype=np.float64) for q in range(self.num_players)]
+        sizes = tuple(x.shape[0] for x in realization)
+        width = self._weights.shape[0]
+        if any(x.ndim != 2 or x.shape[1] != width for x in realization) or any(t.shape != sizes for t in tensors):
+            raise ValueError(f"meta-game arrays do not fit this game (populations {sizes}, {width} terminals)")
+        self.realization, self.tensors = realization, tensors
+
     def recompute(self) -> list[np.ndarray]:
         """The whole meta-game from scratch (for checking the incremental path)."""
         piece = _multilinear(self._weights, self.realization)

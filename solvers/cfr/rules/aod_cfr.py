@@ -23,13 +23,11 @@ infoset-aggregated regret (specs/cfr.md §4.8), like the engine's other rules.
 
 from gtlearn.backend import namespace
 from solvers.cfr.rules.base import Rule
+from solvers.cfr.rules.dcfr import discount
 
 EPS = 1e-9
 
 
-def _pow_discount(t: float, exponent: float) -> float:
-    te = float(t) ** exponent
-    return te / (te + 1.0)
 
 
 class AODCFR(Rule):
@@ -52,7 +50,7 @@ class AODCFR(Rule):
         i_pos, i_neg = inst_regret > EPS, inst_regret < -EPS
         c = xp.where(r_pos & i_pos, 1.1, xp.where(r_pos & i_neg, 0.9,
             xp.where(r_neg & i_pos, 0.7, xp.where(r_neg & i_neg, 1.2, 1.0))))
-        d = xp.where(cum_regret > 0, _pow_discount(t, alpha), _pow_discount(t, beta))
+        d = xp.where(cum_regret > 0, discount(t, alpha), discount(t, beta))
         return xp.where(legal, d * cum_regret + c * inst_regret, 0.0)
 
     def policy_from_regrets(self, cum_regret, legal, t, state):

@@ -20,7 +20,7 @@ from gtlearn.errors import GtlearnError
 from solvers.cfr.rules.base import Rule, regret_matching
 
 
-def _discount(t, exponent):
+def discount(t, exponent):
     """t^e / (t^e + 1), with the convention 0 at t = 0."""
     if t <= 0:
         return 0.0
@@ -43,9 +43,9 @@ class DCFR(Rule):
         xp = namespace(cum_regret)
         if self.order == "add_then_discount":
             q = cum_regret + inst_regret
-            factor = xp.where(q >= 0, _discount(t, self.alpha), _discount(t, self.beta))
+            factor = xp.where(q >= 0, discount(t, self.alpha), discount(t, self.beta))
             return xp.where(legal, q * factor, 0.0)
-        factor = xp.where(cum_regret > 0, _discount(t - 1, self.alpha), _discount(t - 1, self.beta))
+        factor = xp.where(cum_regret > 0, discount(t - 1, self.alpha), discount(t - 1, self.beta))
         if t == 1:
             factor = xp.zeros_like(cum_regret)  # R^1 = r^1
         return xp.where(legal, cum_regret * factor + inst_regret, 0.0)

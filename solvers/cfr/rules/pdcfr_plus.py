@@ -18,14 +18,8 @@ are used.
 
 from gtlearn.backend import namespace
 from solvers.cfr.rules.base import Rule, regret_matching
+from solvers.cfr.rules.dcfr import discount as _d
 from solvers.cfr.rules.pcfr_plus import multiplicative_average
-
-
-def _d(x: float, alpha: float) -> float:
-    if x <= 0:
-        return 0.0
-    xa = float(x) ** alpha
-    return xa / (xa + 1.0)
 
 
 class PDCFRPlus(Rule):
