@@ -21,11 +21,14 @@ def psro(
     out: Path | None = typer.Option(None, "--out", "-o", help="Run directory (default runs/<game>_psro-<train>_<time>)."),
     device: str = typer.Option("cpu", "--device", help="Where meta-solvers run: cpu or cuda."),
     max_nodes: int | None = typer.Option(None, "--max-nodes", help="Refuse games with more nodes than this."),
+    checkpoint_every: int = typer.Option(1, "--checkpoint-every", help="Checkpoint every K iterations (and at the last)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last checkpoint (same config; -n may grow)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run in --out."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Run PSRO on GAME (exact best responses, exact meta-game payoffs); writes metrics.jsonl,
-    policy.npz (the evaluation meta-solver's profile), populations.npz and plot.png."""
+    policy.npz (the evaluation meta-solver's profile), populations.npz, checkpoint.npz and plot.png.
+    ``--resume`` continues a stopped run to the numbers a run done in one go gives."""
     import time
 
     import numpy as np
@@ -34,11 +37,17 @@ def psro(
     from games.openspiel import resolve_game_string
     from games.tree import compile_game
     from gtlearn.backend import get_xp
+    from gtlearn.errors import GtlearnError
     from gtlearn.run import Run, atomic_save_npz, progress
     from solvers.policy_io import save_policy
-    from solvers.psro import PSROConfig, PSROSolver
+    from solvers.psro import PSROConfig, PSROSolver, run_psro
 
     positive("iterations", iterations)
+    positive("checkpoint-every", checkpoint_every)
+    if resume and overwrite:
+        raise GtlearnError("--resume and --overwrite exclude each other")
+    if resume and out is None:
+        raise GtlearnError("--resume needs --out, the run directory to continue")
     get_xp(device)
     np.random.seed(seed)
     game_string = resolve_game_string(game)
@@ -53,20 +62,16 @@ def psro(
         "command": "psro", "game": game_string, "algo": label, "train_meta": train_meta,
         "eval_meta": eval_meta, "train_solver": repr(solver.train_solver), "eval_solver": repr(solver.eval_solver),
         "iterations": iterations, "initial_policy": initial_policy, "seed": seed, "device": device,
-        "tree": {"nodes": tree.num_nodes, "infosets": tree.num_infosets},
-    }, overwrite=overwrite)
+        "checkpoint_every": checkpoint_every, "tree": {"nodes": tree.num_nodes, "infosets": tree.num_infosets},
+    }, resume=resume, overwrite=overwrite, resume_may_change=("iterations", "checkpoint_every"))
     console = Console(stderr=True)
     console.print(f"[bold]{game_string}[/]: {tree.num_nodes:,} nodes, {tree.num_infosets:,} infosets; "
                   f"train {solver.train_solver!r}, eval {solver.eval_solver!r}")
-    run.log(solver.history[0].metrics())
+    start = int((run.load_checkpoint() or {}).get("iteration", 0))
     with progress(iterations, label, gap_name="exploitability (eval)", disable=quiet) as update:
-        update(advance=0, gap=solver.exploitability)
-
-        def on_step(rec):
-            run.log(rec.metrics())
-            update(1, rec.exploitability)
-
-        solver.run(iterations, on_step)
+        update(advance=min(start, iterations))
+        run_psro(tree, iterations, run=run, on_step=lambda rec: update(1, rec.exploitability),
+                 checkpoint_every=checkpoint_every, solver=solver)
     seconds = time.perf_counter() - t0
     save_policy(run.path("policy.npz"), tree, solver.policy(), iteration=solver.iteration)
     atomic_save_npz(run.path("populations.npz"),
@@ -75,4 +80,4 @@ def psro(
                     **{f"eval_profile_{p}": solver.eval_profile[p] for p in range(tree.num_players)})
     plot = run.plot(title=f"{label} on {game_string}")
     console.print(f"exploitability after {solver.iteration} PSRO iterations: [bold]{solver.exploitability:.6e}[/]  ({seconds:.2f}s)")
-    console.print(f"run: {run.dir}  (metrics.jsonl, policy.npz, populations.npz, {plot.name})")
+    console.print(f"run: {run.dir}  (metrics.jsonl, checkpoint.npz, policy.npz, populations.npz, {plot.name})")

@@ -23,13 +23,20 @@ meta-solver with the same parameters sits in both slots, the training output of 
 is the evaluation output of iteration k (same meta-game), and is reused; and when the training
 profile equals the last evaluated profile, the best responses computed for the exploitability
 (also uniform tie-breaking) are reused as the oracle's output.
+
+Checkpoints: :meth:`PSROSolver.state_dict` holds everything the next iteration reads (the
+populations, their realization weights, the meta-game, both meta-solvers' ``state`` -- SHOR's
+annealing call counter included --, the last evaluation profile and its best responses, and
+the history) as plain arrays; :func:`run_psro` saves it atomically every ``checkpoint_every``
+iterations and a resumed run continues to bit-identical numbers.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 
@@ -206,6 +213,74 @@ class PSROSolver:
                 on_step(rec)
         return self.history
 
+    # -- checkpoints ------------------------------------------------------------------------
+    STATE_VERSION = 1
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Everything the following iterations read, as npz-friendly arrays (no pickle)."""
+        n = self.num_players
+        out: dict[str, np.ndarray] = {
+            "psro_state_version": np.array(self.STATE_VERSION),
+            "iteration": np.array(self.iteration),
+            "train_calls": np.array(self.train_calls),
+            "meta_solvers": np.array(json.dumps([repr(self.train_solver), repr(self.eval_solver)])),
+            "history": np.array([[float(getattr(r, f.name)) for f in fields(IterationRecord)] for r in self.history]),
+        }
+        for p in range(n):
+            out[f"policies_{p}"] = self.policies[p]
+            out[f"infoset_weights_{p}"] = self.infoset_weights[p]
+            out[f"eval_profile_{p}"] = self.eval_profile[p]
+            out[f"br_cache_{p}"] = self._br_cache[1][p]
+        out.update({f"meta_game.{k}": v for k, v in self.meta_game.state_dict().items()})
+        for slot, solver in (("train", self.train_solver), ("eval", self.eval_solver)):
+            out.update({f"{slot}_state.{k}": v for k, v in solver.state_dict().items()})
+        return out
+
+    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
+        """Continue from :meth:`state_dict` of a solver with the same game and meta-solvers."""
+        n = self.num_players
+        try:
+            version = int(state["psro_state_version"])
+            if version != self.STATE_VERSION:
+                raise GtlearnError(f"PSRO checkpoint format {version} is not {self.STATE_VERSION}")
+            saved = json.loads(str(state["meta_solvers"]))
+            now = [repr(self.train_solver), repr(self.eval_solver)]
+            if saved != now:
+                raise GtlearnError(f"the checkpoint was made with meta-solvers {saved}, not {now}")
+            policies = [np.array(state[f"policies_{p}"], dtype=np.float64) for p in range(n)]
+            weights = [np.array(state[f"infoset_weights_{p}"], dtype=np.float64) for p in range(n)]
+            eval_profile = [np.array(state[f"eval_profile_{p}"], dtype=np.float64) for p in range(n)]
+            brs = [np.array(state[f"br_cache_{p}"], dtype=np.float64) for p in range(n)]
+            for p in range(n):
+                block = self.tree.legal[self.tree.infosets_of(p)]
+                k = policies[p].shape[0]
+                if (policies[p].shape[1:] != block.shape or weights[p].shape != (k, block.shape[0])
+                        or eval_profile[p].shape != (k,) or brs[p].shape != block.shape):
+                    raise GtlearnError(f"the checkpoint's arrays for player {p} do not fit {self.tree.game_string}")
+            meta = {k.split(".", 1)[1]: v for k, v in state.items() if k.startswith("meta_game.")}
+            try:
+                self.meta_game.load_state_dict(meta)
+            except ValueError as exc:
+                raise GtlearnError(f"the checkpoint's meta-game does not fit: {exc}") from exc
+            if self.meta_game.sizes != tuple(x.shape[0] for x in policies):
+                raise GtlearnError("the checkpoint's meta-game and populations have different sizes")
+            for slot, solver in (("train", self.train_solver), ("eval", self.eval_solver)):
+                solver.load_state_dict({k.split(".", 1)[1]: v for k, v in state.items() if k.startswith(f"{slot}_state.")})
+            names = [f.name for f in fields(IterationRecord)]
+            ints = {"iteration", "population"}
+            self.history = [
+                IterationRecord(**{name: int(v) if name in ints else float(v) for name, v in zip(names, row)})
+                for row in np.asarray(state["history"], dtype=np.float64).reshape(-1, len(names))
+            ]
+            self.iteration = int(state["iteration"])
+            self.train_calls = int(state["train_calls"])
+        except KeyError as exc:
+            raise GtlearnError(f"the PSRO checkpoint lacks {exc}") from exc
+        self.policies, self.infoset_weights = policies, weights
+        self.eval_profile = eval_profile
+        self._last_eval_output = (self.meta_game.sizes, [w.copy() for w in eval_profile])
+        self._br_cache = (eval_profile, brs)
+
     @property
     def exploitability(self) -> float:
         return self.history[-1].exploitability
@@ -215,15 +290,34 @@ class PSROSolver:
         return self.profile_policy(self.eval_profile)
 
 
-def run_psro(tree: GameTree, iterations: int = 100, *, run=None, on_step=None, **config) -> PSROSolver:
-    """Run PSRO for ``iterations`` iterations, logging every e_k to ``run`` (a gtlearn Run)."""
-    solver = PSROSolver(tree, PSROConfig(**config))
+def run_psro(tree: GameTree, iterations: int = 100, *, run=None, on_step=None, checkpoint_every: int = 1,
+             solver: PSROSolver | None = None, **config) -> PSROSolver:
+    """Run PSRO to ``iterations`` iterations, logging every e_k to ``run`` (a gtlearn Run).
+
+    With a ``run`` the state is checkpointed atomically at iteration 0, every
+    ``checkpoint_every`` iterations and at the last one; a run opened with ``resume=True``
+    continues from its checkpoint (metrics logged after it are dropped and rewritten), so the
+    numbers equal those of a run done in one go. ``solver`` (else one built from ``config``)
+    must be freshly constructed or already at the checkpoint's state.
+    """
+    if checkpoint_every < 1:
+        raise GtlearnError(f"checkpoint_every must be at least 1, not {checkpoint_every}")
+    solver = solver or PSROSolver(tree, PSROConfig(**config))
     if run is not None:
-        run.log(solver.history[0].metrics())
+        saved = run.load_checkpoint()
+        if saved is not None:
+            solver.load_state_dict(saved)
+            run.truncate_metrics(solver.iteration)
+        else:  # new, or stopped before its first checkpoint: start over
+            run.truncate_metrics(-1)
+            run.log(solver.history[0].metrics())
+            run.save_checkpoint(**solver.state_dict())
 
     def step(rec):
         if run is not None:
             run.log(rec.metrics())
+            if rec.iteration % checkpoint_every == 0 or rec.iteration >= iterations:
+                run.save_checkpoint(**solver.state_dict())
         if on_step is not None:
             on_step(rec)
 

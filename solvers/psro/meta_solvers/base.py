@@ -16,6 +16,7 @@ is bit-identical and the work is halved.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 import numpy as np
@@ -39,6 +40,39 @@ class MetaSolver:
 
     def __call__(self, payoffs, t: int | None = None):
         return self.solve(payoffs, t)
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """``state`` as npz-friendly arrays, no pickle: array values as they are (moved to the
+        host), everything else as one JSON string (exact for ints, floats, bools, strings, and
+        lists / dicts of them). Subclasses whose state holds other objects override this pair."""
+        arrays, plain = {}, {}
+        for key, value in self.state.items():
+            if not isinstance(key, str):
+                raise GtlearnError(f"cannot checkpoint meta-solver {self.name!r}: state key {key!r} is not a string")
+            if isinstance(value, np.ndarray) or namespace(value) is not np:
+                value = np.asarray(to_numpy(value))
+                if value.dtype.kind not in "biufcUS":
+                    raise GtlearnError(f"cannot checkpoint meta-solver {self.name!r}: state[{key!r}] has dtype {value.dtype}")
+                arrays[key] = value
+            else:
+                plain[key] = value
+        try:
+            text = json.dumps({"plain": plain, "arrays": list(arrays)}, default=_json_scalar)
+        except (TypeError, ValueError) as exc:
+            raise GtlearnError(
+                f"cannot checkpoint meta-solver {self.name!r}: its state must hold arrays or JSON values ({exc})"
+            ) from exc
+        out = {"json": np.array(text)}
+        for i, value in enumerate(arrays.values()):
+            out[f"array_{i}"] = value
+        return out
+
+    def load_state_dict(self, arrays: dict[str, np.ndarray]) -> None:
+        meta = json.loads(str(arrays["json"]))
+        state = dict(meta["plain"])
+        for i, key in enumerate(meta["arrays"]):
+            state[key] = np.array(arrays[f"array_{i}"])
+        self.state = state
 
     def params(self) -> dict:
         """The parameters that define the solver's output (for caching and run configs)."""
@@ -84,3 +118,9 @@ def normalise(weights, sizes: tuple[int, ...], who: str = "meta-solver") -> list
         s = w.sum()
         out.append(w / s if s > 0 else np.full(n, 1.0 / n))
     return out
+
+
+def _json_scalar(obj):
+    if isinstance(obj, np.generic):  # NumPy scalars: their Python value is exact
+        return obj.item()
+    raise TypeError(f"{type(obj).__name__} is not an array or a JSON value")
