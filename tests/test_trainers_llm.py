@@ -234,6 +234,30 @@ def test_apo_round_columns_are_the_extrapolated_reference(task, tmp_path):
             assert row["ref_chosen_logps"] == pytest.approx((1 + alpha) * new - alpha * old, abs=1e-4)
 
 
+def test_apo_round_two_extrapolates_from_the_previous_round_start(task, tmp_path):
+    """Round 2's columns use π̂_1 = the policy saved at the end of round 0 (not the initial
+    policy): Δ_ref = (1+α)·log π̂_2 − α·log π̂_1, the momentum direction of the tabular APO."""
+    tok = task.tokenizer
+    alpha = 0.5
+    policy = copy.deepcopy(task.model)
+    cfg = APOConfig(**common(tmp_path, alpha=alpha, num_iterations=2, max_steps=3, num_samples_per_prompt=4,
+                             pair_mode="iid", save_strategy="no"))
+    tr = APOTrainer(policy, args=cfg, processing_class=tok, train_dataset=task.dataset(4), preference=task.oracle)
+    tr.train()
+    hat1 = copy.deepcopy(task.model).eval()
+    hat1.load_state_dict(torch.load(tr.round_dir(0) / "policy.pt", weights_only=True))
+    init = copy.deepcopy(task.model).eval()
+    rows = tr.build_round(2)
+    moved = 0.0
+    for row in rows[:4]:
+        x = tok.decode(row["prompt_ids"])
+        c = tok.decode(row["chosen_ids"], skip_special_tokens=True)
+        new, old = naive_logprob(tr.model, tok, x, c), naive_logprob(hat1, tok, x, c)
+        assert row["ref_chosen_logps"] == pytest.approx((1 + alpha) * new - alpha * old, abs=1e-4)
+        moved = max(moved, abs(old - naive_logprob(init, tok, x, c)))
+    assert moved > 1e-3  # π̂_1 ≠ π̂_0, so the check above tells the two indexings apart
+
+
 # ------------------------------------------------------------------------------------------
 # frozen reference, resume
 # ------------------------------------------------------------------------------------------

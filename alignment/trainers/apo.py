@@ -78,7 +78,27 @@ class APOConfig(AlignConfig):
 
 
 class APOTrainer(RoundTrainer):
-    """APO; see the module docstring. ``train_dataset`` has a ``prompt`` column."""
+    """APO; see the module docstring. ``train_dataset`` has a ``prompt`` column.
+
+    Behaviour on intransitive preferences (measured on ``alignment.synthetic``, cyclic:5, 4
+    prompts, seed 0, 150 steps = 6 rounds × 25, KL(π*_0.25‖π_θ) at steps 0/25/…/150; "exact" is
+    the tabular :class:`alignment.tabular.apo.APO` π̂ per round on the same game). APO over DPO
+    rounds has no KL-to-reference anchor and is **not** a Nash solver there: even the exact
+    population update (whose DPO optimum is finite) spirals away from both π*_β and the maximal
+    lottery, as multiplicative weights do on cyclic games, and α > 0 speeds that up; this trainer
+    follows it, damped by the unconverged inner rounds. It is not label overfitting or a
+    loss/sign error (α = 0, i.e. iterative DPO, drifts too).
+    Synthetic defaults (0/1 labels, β = 2, α = 0.3, lr 3e-3): 0.20 .14 .59 1.46 2.96 3.71 4.65
+    (exact 0.20 .09 .64 1.65 5.68 12.1); α = 0: 0.20 .14 .39 .82 1.05 1.90 2.42 (exact …
+    7.5); lr 1e-3: … 1.08; 15 rounds × 10 steps: 1.2–3.2 after step 50. β = 8: 0.20 .10 .23 .47
+    1.15 2.06 2.95 (α = 0: … .10 .12 .20 .32 .38; exact α = 0.3 .11 .06 .06 .11 .20 .30).
+    Stochastic labels (strength 0.5, KL(π*‖π_ref) = 0.07) with β = 8: exact APO passes within
+    0.003 of π*_β at round 5 but leaves again (1.0 by round 30); this trainer with 256
+    prompts/round and lr 1e-3 gives 0.07 .05 .04 .02 .02 .05 .10 (0.41 with 32 prompts, lr 3e-3;
+    2.8 with β = 2). Settings that keep it near π*_β for a few rounds: large β, small lr, many
+    prompts per round, weak preferences, α = 0; none makes π*_β its fixed point. Use
+    Nash-MP/INPO for that, and early-stop APO on a held-out win rate.
+    """
 
     _tag = "apo"
 
