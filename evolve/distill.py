@@ -17,7 +17,7 @@ from pathlib import Path
 
 from evolve import config as cfgmod
 from evolve.evaluator import run_job
-from evolve.normalize import ast_size, code_norm_sha
+from evolve.normalize import ast_size, code_norm_sha, replace_node
 from evolve.patch import PatchError, blocks_of, check_result
 from evolve.screen import ScreenError, screen
 
@@ -57,7 +57,7 @@ def ablations(code: str) -> list[tuple[str, str]]:
             for label, rep in reps:
                 f2 = copy.deepcopy(fn)
                 tgt = [n for n in ast.walk(f2) if isinstance(n, (ast.BinOp, ast.Call, ast.Constant))][k]
-                _replace(f2, tgt, copy.deepcopy(rep))
+                replace_node(f2, tgt, copy.deepcopy(rep))
                 variants.append((f"{fn.name}: {label} of `{ast.unparse(node)[:50]}`", f2))
         a, b = fn.lineno - 1, fn.end_lineno - 1
         for desc, f2 in variants:
@@ -70,19 +70,6 @@ def ablations(code: str) -> list[tuple[str, str]]:
             if code_norm_sha(new) != code_norm_sha(code):
                 out.append((desc, new))
     return out
-
-
-def _replace(root, old, new):
-    for parent in ast.walk(root):
-        for field, value in ast.iter_fields(parent):
-            if value is old:
-                setattr(parent, field, new)
-                return
-            if isinstance(value, list):
-                for i, v in enumerate(value):
-                    if v is old:
-                        value[i] = new
-                        return
 
 
 def score(code: str, cfg: dict, baselines: dict, seed: int) -> dict:

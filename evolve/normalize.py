@@ -67,3 +67,17 @@ def code_norm_sha(code: str) -> str:
 def ast_size(code: str) -> int:
     """Number of AST nodes (the complexity feature and penalty of §2.4)."""
     return sum(1 for _ in ast.walk(ast.parse(code)))
+
+
+def replace_node(root: ast.AST, old: ast.AST, new: ast.AST) -> None:
+    """Put ``new`` where the node ``old`` (found by identity) stands below ``root``."""
+    for parent in ast.walk(root):
+        for field, value in ast.iter_fields(parent):
+            if value is old:
+                setattr(parent, field, new)
+                return
+            if isinstance(value, list):
+                for i, v in enumerate(value):
+                    if v is old:
+                        value[i] = new
+                        return

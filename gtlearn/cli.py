@@ -29,16 +29,18 @@ def _register() -> None:
     from gtlearn.commands import align as align_cmd
     from gtlearn.commands import bench as bench_cmd
     from gtlearn.commands import compare as compare_cmd
+    from gtlearn.commands import evolve as evolve_cmd
     from gtlearn.commands import games as games_cmd
+    from gtlearn.commands import psro as psro_cmd
     from gtlearn.commands import solve as solve_cmd
     from gtlearn.commands import werewolf as werewolf_cmd
 
     app.add_typer(align_cmd.app, name="align")
     app.command("bench")(bench_cmd.bench)
     app.command("compare")(compare_cmd.compare)
-    app.add_typer(__import__("gtlearn.commands.evolve", fromlist=["app"]).app, name="evolve")
+    app.add_typer(evolve_cmd.app, name="evolve")
     app.command("games")(games_cmd.games)
-    app.command("psro")(__import__("gtlearn.commands.psro", fromlist=["psro"]).psro)
+    app.command("psro")(psro_cmd.psro)
     app.command("solve")(solve_cmd.solve)
     app.add_typer(werewolf_cmd.app, name="werewolf")
 

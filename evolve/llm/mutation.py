@@ -22,6 +22,7 @@ import copy
 import numpy as np
 
 from evolve.llm.base import Backend, Completion
+from evolve.normalize import replace_node
 from evolve.patch import blocks_of
 
 UPDATE = {
@@ -164,7 +165,7 @@ def _mutate_fn(node: ast.FunctionDef, op: str, rng) -> ast.FunctionDef | None:
         if sq:
             p = sq[int(rng.integers(len(sq)))]
             new = ast.parse(f"np.abs({ast.unparse(p.left)})", mode="eval").body
-            _replace(node, p, new)
+            replace_node(node, p, new)
             return node
     if op == "clamp":
         rets = [s for s in ast.walk(node) if isinstance(s, ast.Return) and s.value is not None]
@@ -177,19 +178,6 @@ def _mutate_fn(node: ast.FunctionDef, op: str, rng) -> ast.FunctionDef | None:
                 r.value = ast.parse(f"np.maximum({ast.unparse(v)}, 0.0)", mode="eval").body
             return node
     return None
-
-
-def _replace(root, old, new):
-    for parent in ast.walk(root):
-        for field, value in ast.iter_fields(parent):
-            if value is old:
-                setattr(parent, field, new)
-                return
-            if isinstance(value, list):
-                for i, v in enumerate(value):
-                    if v is old:
-                        value[i] = new
-                        return
 
 
 class MutationBackend(Backend):
