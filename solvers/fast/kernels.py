@@ -22,6 +22,20 @@ TERMINAL = -2
 
 
 @njit(cache=True, nogil=True)
+def _opponent_reach(parent, parent_player, chance_prob, edge_slot, policy_flat, player, opp):
+    """opp[n] = pi_{-player}(n): chance and every other player's policy along the path."""
+    opp[0] = 1.0
+    for n in range(1, parent.shape[0]):
+        pp = parent_player[n]
+        if pp == player:
+            opp[n] = opp[parent[n]]
+        elif pp == CHANCE:
+            opp[n] = opp[parent[n]] * chance_prob[n]
+        else:
+            opp[n] = opp[parent[n]] * policy_flat[edge_slot[n]]
+
+
+@njit(cache=True, nogil=True)
 def cfr_pass(parent, parent_player, node_player, edge_slot, chance_prob, leaf_payoffs, policy_flat, player,
              slot_start, prev_slot, sigma, legal, opp, u, q, regret, reach):
     """One exact CFR pass of ``player`` against the profile ``policy_flat``.
@@ -39,15 +53,7 @@ def cfr_pass(parent, parent_player, node_player, edge_slot, chance_prob, leaf_pa
     leaves only and the opponents' policy entries are not read again on the way up.
     """
     n_nodes = parent.shape[0]
-    opp[0] = 1.0
-    for n in range(1, n_nodes):
-        pp = parent_player[n]
-        if pp == player:
-            opp[n] = opp[parent[n]]
-        elif pp == CHANCE:
-            opp[n] = opp[parent[n]] * chance_prob[n]
-        else:
-            opp[n] = opp[parent[n]] * policy_flat[edge_slot[n]]
+    _opponent_reach(parent, parent_player, chance_prob, edge_slot, policy_flat, player, opp)
     u[:] = 0.0
     q[:] = 0.0
     k = leaf_payoffs.shape[0]
@@ -114,15 +120,7 @@ def best_response(parent, parent_player, node_player, node_infoset, edge_slot, c
     n_nodes = parent.shape[0]
     n_slots = legal_flat.shape[0]
     n_inf = n_slots // n_act
-    opp[0] = 1.0
-    for n in range(1, n_nodes):
-        pp = parent_player[n]
-        if pp == player:
-            opp[n] = opp[parent[n]]
-        elif pp == CHANCE:
-            opp[n] = opp[parent[n]] * chance_prob[n]
-        else:
-            opp[n] = opp[parent[n]] * policy_flat[edge_slot[n]]
+    _opponent_reach(parent, parent_player, chance_prob, edge_slot, policy_flat, player, opp)
     # Initial decisions from Q = 0 (first legal action, or uniform), as the reference does.
     q[:] = 0.0
     for i in range(n_inf):
