@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from games.preference import PreferenceGame, best_response, regularized_exploitability, regularized_nash
-from gtlearn.gaps import kl_divergence
+from gtlearn.core.metrics import kl_divergence
 
 __all__ = [
     "regularized_exploitability",

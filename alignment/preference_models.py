@@ -30,7 +30,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from gtlearn.errors import GtlearnError
+from gtlearn.core.errors import GtlearnError
 
 
 class PreferenceOracle:

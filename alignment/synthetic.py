@@ -137,7 +137,7 @@ class SyntheticTask:
 
     def kl_to_nash(self, model) -> float:
         """ρ-averaged KL(π*_β ‖ π_θ) on the answer set."""
-        from gtlearn.gaps import kl_divergence
+        from gtlearn.core.metrics import kl_divergence
 
         pi, _ = self.answer_distribution(model)
         return float(np.dot(self.game.rho, kl_divergence(self.nash, pi)))
@@ -178,7 +178,7 @@ def pretrain_to_reference(model, task_like: SyntheticTask, target: np.ndarray, *
         opt.step()
     model.eval()
     pi, _ = task_like.answer_distribution(model)
-    from gtlearn.gaps import kl_divergence
+    from gtlearn.core.metrics import kl_divergence
 
     return float(kl_divergence(target, pi).mean())
 
@@ -191,7 +191,7 @@ def build_synthetic_task(game: str | Any = DEFAULT_GAME, beta: float = DEFAULT_B
 
     from alignment.preference_models import GamePreference
     from games.preference import PreferenceGame, make_game, regularized_nash
-    from gtlearn.errors import GtlearnError
+    from gtlearn.core.errors import GtlearnError
 
     g0 = make_game(game) if isinstance(game, str) else game
     X, n = g0.num_contexts, g0.num_responses
@@ -217,7 +217,7 @@ def build_synthetic_task(game: str | Any = DEFAULT_GAME, beta: float = DEFAULT_B
     task.game = game_lm
     task.nash = regularized_nash(game_lm, beta)
     task.oracle = GamePreference(game_lm, contexts)
-    from gtlearn.gaps import kl_divergence
+    from gtlearn.core.metrics import kl_divergence
 
     task.info = {"game": g0.name, "beta": float(beta), "pretrain_kl_to_game_ref": fit,
                  "in_set_mass": float(np.dot(g0.rho, mass)),
@@ -253,7 +253,7 @@ def cached_task(game: str = DEFAULT_GAME, beta: float = DEFAULT_BETA, *, seed: i
 def synthetic_config(algo: str, task: SyntheticTask, *, steps: int = 200, output_dir: str = "runs/synthetic",
                      seed: int = 0, **overrides: Any) -> dict:
     """Config fields (a dict for the algorithm's ``XConfig``) for the synthetic task."""
-    from gtlearn.errors import GtlearnError
+    from gtlearn.core.errors import GtlearnError
 
     cfg: dict[str, Any] = dict(output_dir=output_dir, per_device_train_batch_size=16, max_new_tokens=3,
                                temperature=1.0, learning_rate=3e-3, beta=task.beta, seed=seed, use_cpu=True,
@@ -285,7 +285,7 @@ def eval_callback(task: SyntheticTask, trainer_ref: list, every: int, sink):
     from transformers import TrainerCallback
 
     from games.preference import maximal_lottery
-    from gtlearn.gaps import kl_divergence
+    from gtlearn.core.metrics import kl_divergence
 
     ml = maximal_lottery(task.game)
 
@@ -330,7 +330,7 @@ def synthetic_trainer(algo: str, task: SyntheticTask, config: dict, *, callbacks
     import copy
 
     from alignment.trainers import TRAINERS
-    from gtlearn.errors import GtlearnError
+    from gtlearn.core.errors import GtlearnError
 
     if algo not in TRAINERS:
         raise GtlearnError(f"unknown algorithm {algo!r}; use {', '.join(TRAINERS)}")

@@ -12,7 +12,7 @@ import hashlib
 import json
 from pathlib import Path
 
-from gtlearn.errors import GtlearnError
+from gtlearn.core.errors import GtlearnError
 
 GOOF = "turn_based_simultaneous_game(game=goofspiel(imp_info=True,num_cards={n},points_order=descending,returns_type=win_loss))"
 ALIASES = {

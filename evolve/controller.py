@@ -24,14 +24,14 @@ import numpy as np
 
 from evolve import config as cfgmod
 from evolve import ledger, population
-from evolve.db import DB, EVALUATED, TERMINAL
+from evolve.db import DB, EVALUATED
 from evolve.llm import bandit
 from evolve.llm.base import LLMError, prompt_sha
 from evolve.normalize import ast_size, code_norm_sha
 from evolve.patch import PatchError, apply_patch, parse_response
 from evolve.prompt import render
 from evolve.screen import ScreenError, screen
-from gtlearn.errors import GtlearnError
+from gtlearn.core.errors import GtlearnError
 
 DB_NAME = "campaign.db"
 

@@ -91,8 +91,8 @@ def score(code: str, cfg: dict, baselines: dict, seed: int) -> dict:
 def distill_program(run_dir, program_id=None, tol: float = 0.05, out=None, echo=None, max_rounds: int = 20,
                     max_evals: int | None = None) -> dict:
     from evolve.report import champion, leader, open_db
-    from gtlearn.errors import GtlearnError
-    from gtlearn.run import atomic_write_bytes, atomic_write_json
+    from gtlearn.core.errors import GtlearnError
+    from gtlearn.core.io import atomic_write_bytes, atomic_write_json
 
     echo = echo or (lambda s: None)
     db = open_db(run_dir)

@@ -12,7 +12,7 @@ import time
 
 from evolve.llm import pricing
 from evolve.llm.base import approx_tokens
-from gtlearn.errors import GtlearnError
+from gtlearn.core.errors import GtlearnError
 
 
 def spent(db) -> dict:

@@ -12,7 +12,7 @@ from evolve.ledger import spent
 
 
 def open_db(run_dir) -> DB:
-    from gtlearn.errors import GtlearnError
+    from gtlearn.core.errors import GtlearnError
 
     p = Path(run_dir) / "campaign.db"
     if not p.exists():
@@ -70,7 +70,7 @@ def best(db: DB) -> dict:
 def lineage(db: DB, pid: int) -> list[dict]:
     out = []
     cur = db.program(pid)
-    from gtlearn.errors import GtlearnError
+    from gtlearn.core.errors import GtlearnError
 
     if cur is None:
         raise GtlearnError(f"no program {pid}")
@@ -89,7 +89,7 @@ def lineage(db: DB, pid: int) -> list[dict]:
 
 def write_outputs(db: DB, run_dir) -> dict:
     """best.py (loadable by ``gtlearn solve --rule best.py:Rule``), scores.md, lineage.png, summary.json."""
-    from gtlearn.run import atomic_write_bytes, atomic_write_json
+    from gtlearn.core.io import atomic_write_bytes, atomic_write_json
 
     run_dir = Path(run_dir)
     b = best(db)

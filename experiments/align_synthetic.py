@@ -80,7 +80,8 @@ def main() -> None:
 
     torch.set_num_threads(1)
     from alignment.synthetic import DEFAULT_BETA, DEFAULT_GAME, build_synthetic_task
-    from gtlearn.run import atomic_write_bytes, atomic_write_json, plot_curves
+    from gtlearn.core.io import atomic_write_bytes, atomic_write_json
+    from gtlearn.plots import plot_curves
 
     task = build_synthetic_task(DEFAULT_GAME, DEFAULT_BETA, seed=0)
     runs = []

@@ -36,12 +36,24 @@ sys.path.insert(0, str(ROOT))
 
 from alignment.measures import unregularized_exploitability  # noqa: E402
 from alignment.tabular import (  # noqa: E402
-    APO, FDPG, INPO, APOConfig, DPOConfig, FDPGConfig, INPOConfig, IterativeDPO, NashMD, NashMDConfig, NashMP,
-    NashMPConfig, pointwise_target, rlhf_target,
+    APO,
+    FDPG,
+    INPO,
+    APOConfig,
+    DPOConfig,
+    FDPGConfig,
+    INPOConfig,
+    IterativeDPO,
+    NashMD,
+    NashMDConfig,
+    NashMP,
+    NashMPConfig,
+    pointwise_target,
+    rlhf_target,
 )
 from alignment.tabular.fdpg import divergence  # noqa: E402
 from games.preference import bradley_terry, make_game, regularized_exploitability, regularized_nash  # noqa: E402
-from gtlearn.gaps import kl_divergence  # noqa: E402
+from gtlearn.core.metrics import kl_divergence  # noqa: E402
 
 RESULTS = ROOT / "experiments" / "results"
 KL_FLOOR = 1e-13  # below this KL is float64 rounding, excluded from rate fits

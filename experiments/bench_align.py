@@ -203,7 +203,7 @@ def main() -> None:
             "settings": {k: v for k, v in vars(args).items() if k not in ("config", "tmp", "out")},
             "load_average_at_end": os.getloadavg()}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    from gtlearn.run import atomic_write_bytes, atomic_write_json
+    from gtlearn.core.io import atomic_write_bytes, atomic_write_json
 
     atomic_write_json(Path(args.out + ".json"), {"meta": meta, "summary": summary, "runs": runs})
     lines = [

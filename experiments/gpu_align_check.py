@@ -48,7 +48,7 @@ def main() -> None:
     import torch
 
     from alignment.synthetic import build_synthetic_task, synthetic_trainer, tiny_causal_lm
-    from gtlearn.run import atomic_write_bytes, atomic_write_json
+    from gtlearn.core.io import atomic_write_bytes, atomic_write_json
 
     cuda = torch.cuda.is_available() and not args.tiny
     if not cuda and not args.tiny:

@@ -148,7 +148,7 @@ def main() -> None:
 
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    from gtlearn.run import atomic_write_json
+    from gtlearn.core.io import atomic_write_json
 
     atomic_write_json(out.with_suffix(".json"), result)
     write_markdown(result, out.with_suffix(".md"))

@@ -58,7 +58,7 @@ def run_one(game: str, solver: str, iterations: int) -> dict:
     import numpy as np
 
     from games.tree import compile_game
-    from gtlearn.errors import GtlearnError
+    from gtlearn.core.errors import GtlearnError
     from solvers.psro import PSROConfig, PSROSolver
 
     tree = compile_game(game)
@@ -100,14 +100,14 @@ def load() -> dict:
 
 
 def save(data: dict) -> None:
-    from gtlearn.run import atomic_write_json
+    from gtlearn.core.io import atomic_write_json
 
     atomic_write_json(RESULTS / f"{NAME}.json", data)
 
 
 def summarise(data: dict) -> None:
     from games.openspiel import TEST_GAMES, TRAINING_GAMES
-    from gtlearn.run import atomic_write_bytes
+    from gtlearn.core.io import atomic_write_bytes
 
     runs = data["runs"]
     lines = [

@@ -197,7 +197,7 @@ def plot(data: dict) -> None:
 
 
 def write_md(data: dict) -> None:
-    from gtlearn.run import atomic_write_bytes
+    from gtlearn.core.io import atomic_write_bytes
 
     k = data["kuhn"]
     lines = [
@@ -302,7 +302,7 @@ def main(argv=None) -> None:
     summary += (" The OpenSpiel side's time includes the same SHOR meta-solver calls (gtlearn's numba code, about the "
                 "same seconds as on the gtlearn side); the difference is the oracle, payoff and evaluation machinery.")
     print(summary, flush=True)
-    from gtlearn.run import atomic_write_json
+    from gtlearn.core.io import atomic_write_json
 
     atomic_write_json(RESULTS / f"{NAME}.json", data)
     write_md(data)

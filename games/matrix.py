@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gtlearn.backend import namespace
+from gtlearn.core.backend import namespace
 
 
 def contract_others(tensor, strategies, player: int):

@@ -2,7 +2,7 @@
 
 Simultaneous-move games are wrapped with OpenSpiel's ``turn_based_simultaneous_game`` so that
 every game reaching the CFR engine has sequential dynamics. Loading errors become one-line
-:class:`~gtlearn.errors.GtlearnError` messages.
+:class:`~gtlearn.core.errors.GtlearnError` messages.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import sys
 from contextlib import contextmanager
 from functools import lru_cache
 
-from gtlearn.errors import GtlearnError
+from gtlearn.core.errors import GtlearnError
 
 # The games of the CFR-discovery benchmark (arXiv:2602.16928 v1), as the toolkit fixes them
 # (see specs/cfr.md §8 for the parameter choices the paper leaves open).

@@ -29,7 +29,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from gtlearn.errors import GtlearnError
+from gtlearn.core.errors import GtlearnError
 
 __all__ = [
     "PreferenceGame",
@@ -139,7 +139,7 @@ class PreferenceGame:
 
     def save(self, path: str | Path) -> Path:
         """Write the game to ``.npz`` (default) or ``.json`` (chosen by the suffix)."""
-        from gtlearn.run import atomic_save_npz, atomic_write_json
+        from gtlearn.core.io import atomic_save_npz, atomic_write_json
 
         path = Path(path)
         if path.suffix == ".json":

@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from games.openspiel import load_game, resolve_game_string
-from gtlearn.errors import GameTooLargeError, GtlearnError
+from gtlearn.core.errors import GameTooLargeError, GtlearnError
 
 COMPILER_VERSION = "1"
 CHANCE = -1
@@ -115,7 +115,7 @@ class GameTree:
 
     # -- persistence ------------------------------------------------------------------
     def save(self, path: str | Path) -> None:
-        from gtlearn.run import atomic_save_npz
+        from gtlearn.core.io import atomic_save_npz
 
         data = {f.name: getattr(self, f.name) for f in fields(self)}
         data["game_string"] = np.array(self.game_string)

@@ -32,7 +32,7 @@ from __future__ import annotations
 import numpy as np
 
 from games.tree import GameTree
-from gtlearn.errors import GtlearnError
+from gtlearn.core.errors import GtlearnError
 from solvers.fast import fast_tree, resolve_backend
 from solvers.sweeps import Sweeps
 
@@ -50,7 +50,7 @@ def _sweeps(tree: GameTree, sweeps: Sweeps | None, backend: str | None = None) -
     attr = "_cupy_sweeps" if on_device else "_numpy_sweeps"
     cached = getattr(tree, attr, None)
     if cached is None:
-        from gtlearn.backend import get_xp
+        from gtlearn.core.backend import get_xp
 
         cached = Sweeps(tree, get_xp("cuda" if on_device else "cpu"))
         setattr(tree, attr, cached)  # derived data, rebuilt on demand; not part of the tree

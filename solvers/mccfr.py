@@ -283,7 +283,7 @@ class MCCFRPolicy:
         return legal[_sample(self.target_probs(keys), rng)]
 
     def save(self, path: str | Path) -> None:
-        from gtlearn.run import atomic_save_npz
+        from gtlearn.core.io import atomic_save_npz
 
         def pack(table: dict, width: int | None):
             keys = sorted(table, key=json.dumps)
@@ -334,7 +334,7 @@ class MCCFRSolver:
     """External-sampling MCCFR with a one-round depth limit (see the module docstring)."""
 
     def __init__(self, game: AbstractWerewolf, config: MCCFRConfig | None = None) -> None:
-        from gtlearn.errors import GtlearnError
+        from gtlearn.core.errors import GtlearnError
 
         self.game = game
         self.config = config or MCCFRConfig()

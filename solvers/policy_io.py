@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from games.tree import GameTree, compile_game
-from gtlearn.errors import GtlearnError
-from gtlearn.run import atomic_save_npz
+from gtlearn.core.errors import GtlearnError
+from gtlearn.core.io import atomic_save_npz
 
 
 def save_policy(path: str | Path, tree: GameTree, policy: np.ndarray, **meta) -> Path:

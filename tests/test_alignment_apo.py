@@ -3,12 +3,12 @@
 import numpy as np
 import pytest
 
-from alignment.tabular import (APO, SPPO, APOConfig, DPOConfig, IPOConfig, IterativeDPO, OnlineIPO, SPPOConfig)
-from alignment.tabular.dpo import dpo_population_loss, dpo_population_step
 from alignment.measures import unregularized_exploitability
+from alignment.tabular import APO, SPPO, APOConfig, DPOConfig, IPOConfig, IterativeDPO, OnlineIPO, SPPOConfig
+from alignment.tabular.dpo import dpo_population_loss, dpo_population_step
 from games.preference import bradley_terry, cyclic, make_game, maximal_lottery, regularized_nash
-from gtlearn.errors import GtlearnError
-from gtlearn.gaps import kl_divergence
+from gtlearn.core.errors import GtlearnError
+from gtlearn.core.metrics import kl_divergence
 
 
 def _norm(z):

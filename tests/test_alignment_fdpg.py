@@ -5,10 +5,18 @@ import numpy as np
 import pytest
 
 from alignment.tabular.fdpg import (
-    DIVERGENCES, FDPG, FDPGConfig, distributional_target, divergence, exact_gradient, f_prime, is_gradient,
-    pointwise_target, rlhf_target,
+    DIVERGENCES,
+    FDPG,
+    FDPGConfig,
+    distributional_target,
+    divergence,
+    exact_gradient,
+    f_prime,
+    is_gradient,
+    pointwise_target,
+    rlhf_target,
 )
-from gtlearn.errors import GtlearnError
+from gtlearn.core.errors import GtlearnError
 
 RNG = np.random.default_rng(0)
 A = RNG.dirichlet(np.full(6, 2.0), size=2)

@@ -7,8 +7,8 @@ import pytest
 from alignment.tabular import INPO, INPOConfig
 from alignment.tabular.inpo import fit_inpo_loss, inpo_closed_form, inpo_loss, inpo_pair_weights
 from games.preference import make_game, random_intransitive, regularized_nash
-from gtlearn.errors import GtlearnError
-from gtlearn.gaps import kl_divergence
+from gtlearn.core.errors import GtlearnError
+from gtlearn.core.metrics import kl_divergence
 
 
 def _norm(z):

@@ -6,8 +6,8 @@ import pytest
 
 from alignment.tabular import OMD, NashMD, NashMDConfig, OMDConfig
 from games.preference import make_game, regularized_nash
-from gtlearn.errors import GtlearnError
-from gtlearn.gaps import kl_divergence
+from gtlearn.core.errors import GtlearnError
+from gtlearn.core.metrics import kl_divergence
 
 
 def test_nash_md_bias_shrinks_with_the_step():

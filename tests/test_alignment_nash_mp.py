@@ -6,8 +6,8 @@ import pytest
 from alignment.tabular import NashMD, NashMDConfig, NashMP, NashMPConfig
 from alignment.tabular.nash_mp import nash_mp_prior, prox_step
 from games.preference import bradley_terry, make_game, random_intransitive, regularized_exploitability, regularized_nash
-from gtlearn.errors import GtlearnError
-from gtlearn.gaps import kl_divergence
+from gtlearn.core.errors import GtlearnError
+from gtlearn.core.metrics import kl_divergence
 
 
 def _kl(g, nash, pi):

@@ -14,13 +14,30 @@ labels cut the error at least 4× (the error is statistical, O(1/m), not bias).
 import numpy as np
 import pytest
 
-from alignment.tabular import (
-    APO, FDPG, INPO, OMD, SPPO, APOConfig, DPOConfig, FDPGConfig, INPOConfig, IPOConfig, IterativeDPO, NashMD,
-    NashMDConfig, NashMP, NashMPConfig, OMDConfig, OnlineIPO, SPPOConfig, rlhf_target,
-)
 from alignment.measures import unregularized_exploitability
+from alignment.tabular import (
+    APO,
+    FDPG,
+    INPO,
+    OMD,
+    SPPO,
+    APOConfig,
+    DPOConfig,
+    FDPGConfig,
+    INPOConfig,
+    IPOConfig,
+    IterativeDPO,
+    NashMD,
+    NashMDConfig,
+    NashMP,
+    NashMPConfig,
+    OMDConfig,
+    OnlineIPO,
+    SPPOConfig,
+    rlhf_target,
+)
 from games.preference import cyclic, make_game, regularized_nash
-from gtlearn.gaps import kl_divergence
+from gtlearn.core.metrics import kl_divergence
 
 B = 0.5
 LAM = 0.5

@@ -8,7 +8,7 @@ from open_spiel.python.algorithms import exploitability as os_exploitability
 
 from games.openspiel import load_game
 from games.tree import compile_game
-from gtlearn.errors import GtlearnError, InvalidRuleOutput
+from gtlearn.core.errors import GtlearnError, InvalidRuleOutput
 from solvers.best_response import from_openspiel_policy, nash_conv
 from solvers.cfr import CFRSolver, FunctionRule, make_rule
 from solvers.cfr.rules import CFRPlus

@@ -7,7 +7,7 @@ import pytest
 from games.tree import compile_game
 from solvers.best_response import expected_values
 from solvers.cfr import CFRSolver
-from solvers.cfr.rules import RULES, CFR, DCFR, LCFR, CFRPlus
+from solvers.cfr.rules import CFR, DCFR, LCFR, RULES, CFRPlus
 
 NEW = ["pcfr+", "pdcfr+", "hs-pcfr+", "vad-cfr", "aod-cfr"]
 

@@ -4,13 +4,11 @@ distillation."""
 
 import json
 
-import numpy as np
 import pytest
+from _evolve_helpers import tiny_cfg
 from typer.testing import CliRunner
 
 from evolve.tasks.cfr import FUNCS, SEED
-
-from _evolve_helpers import tiny_cfg
 
 
 def _kuhn_campaign(d, n):
@@ -102,7 +100,7 @@ def test_config_mismatch_refused(kuhn_run, tmp_path):
     import shutil
 
     from evolve.controller import Controller
-    from gtlearn.errors import GtlearnError
+    from gtlearn.core.errors import GtlearnError
 
     d, _ = kuhn_run
     copy = tmp_path / "copy2"

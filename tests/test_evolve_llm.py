@@ -8,13 +8,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 import pytest
+from _evolve_helpers import tiny_cfg
 
 from evolve.llm.mutation import MutationBackend
 from evolve.patch import apply_patch
 from evolve.screen import screen
 from evolve.tasks.cfr import FUNCS, SEED
-
-from _evolve_helpers import tiny_cfg
 
 REPLIES = [
     "Let me weight recent iterations more.\n<<<<<<< SEARCH\n    return avg_acc + t * reach[:, None] * policy\n=======\n"
@@ -95,7 +94,7 @@ def test_http_campaign_recorded_then_replayed_identically(tmp_path):
 
 def test_strict_replay_miss_fails(tmp_path):
     from evolve.llm.base import LLMError
-    from evolve.llm.replay import ReplayBackend, export_jsonl
+    from evolve.llm.replay import ReplayBackend
 
     p = tmp_path / "c.jsonl"
     p.write_text("")
@@ -105,9 +104,10 @@ def test_strict_replay_miss_fails(tmp_path):
 
 
 def test_budget_refuses_unpriced_model_with_max_usd(tmp_path):
-    from evolve.controller import Controller
-    from gtlearn.errors import GtlearnError
     import asyncio
+
+    from evolve.controller import Controller
+    from gtlearn.core.errors import GtlearnError
 
     cfg = tiny_cfg(run={"budget": {"max_usd": 1.0}},
                    llm={"backend": "openai_compat", "models": [{"name": "unknown-model", "base_url": "http://127.0.0.1:9/v1"}]},

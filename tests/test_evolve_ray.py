@@ -1,15 +1,14 @@
 """The Ray executor on a local Ray instance with 2 workers: same results as the local path."""
 
-import concurrent.futures as cf
 
 import pytest
 
 ray = pytest.importorskip("ray")
 
+from _evolve_helpers import job, tiny_cfg, with_update  # noqa: E402
+
 from evolve.evaluator import evaluator_sha, run_job  # noqa: E402
 from evolve.tasks.cfr import SEED  # noqa: E402
-
-from _evolve_helpers import job, tiny_cfg, with_update  # noqa: E402
 
 
 def test_ray_executor_two_workers_matches_local(tmp_path):

@@ -11,7 +11,6 @@ import time
 
 import numpy as np
 import pytest
-
 from _evolve_helpers import tiny_cfg
 
 SCRIPT = [

@@ -10,12 +10,11 @@ import time
 
 import numpy as np
 import pytest
+from _evolve_helpers import job, tiny_cfg, with_update
 
 from evolve.evaluator import run_job
 from evolve.screen import ScreenError, screen
 from evolve.tasks.cfr import SEED
-
-from _evolve_helpers import job, tiny_cfg, with_update
 
 CFG = tiny_cfg(sandbox={"wall_s": 8, "cpu_s": 8, "mem_mb": 1536})
 FAST = tiny_cfg(sandbox={"wall_s": 4, "cpu_s": 4, "mem_mb": 1536})
@@ -55,7 +54,7 @@ def test_infinite_loop_times_out_and_group_is_killed(baselines):
 
 def test_fork_bomb_contained(baselines, tmp_path):
     marker = tmp_path / "forked"
-    code = with_update(f"import os\nfor _ in range(50):\n    os.fork()\nreturn cum_regret")
+    code = with_update("import os\nfor _ in range(50):\n    os.fork()\nreturn cum_regret")
     res = run(code, baselines)
     assert res["state"] in ("failed", "timeout")
     assert "denied" in (res["reason"] or "") or "Resource" in (res["reason"] or "") or res["state"] == "timeout"

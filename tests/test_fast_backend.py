@@ -11,7 +11,7 @@ import pytest
 
 from games.openspiel import load_game
 from games.tree import compile_game
-from gtlearn.errors import GtlearnError, InvalidRuleOutput
+from gtlearn.core.errors import GtlearnError, InvalidRuleOutput
 from solvers.best_response import best_response, expected_values, nash_conv, to_openspiel_policy
 from solvers.cfr.engine import CFRSolver
 from solvers.cfr.rules.base import FunctionRule

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from games.tree import compile_game
-from gtlearn.errors import GtlearnError, InvalidRuleOutput
+from gtlearn.core.errors import GtlearnError, InvalidRuleOutput
 from solvers.best_response import nash_conv
 from solvers.cfr.engine import CFRSolver
 from solvers.cfr.rules import RULES
@@ -88,7 +88,7 @@ def test_nash_conv_on_cupy_matches_numba(cp):
 
 
 def _xp_rule(kind):
-    from gtlearn.backend import namespace
+    from gtlearn.core.backend import namespace
 
     def update(R, r, legal, t, s):
         xp = namespace(R)

@@ -69,7 +69,7 @@ def test_resume_skips_finished_iterations(offline_run, no_network):
     out, cfg, summaries = offline_run
     again = LSPOTrainer(cfg, out, resume=True, log=None).train()
     assert again == summaries
-    from gtlearn.errors import GtlearnError
+    from gtlearn.core.errors import GtlearnError
 
     with pytest.raises(GtlearnError):
         LSPOTrainer(cfg, out, log=None)  # neither resume nor overwrite

@@ -114,7 +114,7 @@ def test_mccfr_learns_that_the_seer_votes_a_found_wolf():
 
 
 def test_bad_utility_is_a_user_error():
-    from gtlearn.errors import GtlearnError
+    from gtlearn.core.errors import GtlearnError
 
     with pytest.raises(GtlearnError):
         MCCFRSolver(_game(), MCCFRConfig(utility="elo"))

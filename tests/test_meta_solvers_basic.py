@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from games.matrix import contract_others, nash_conv, random_game, random_zero_sum, rock_paper_scissors
-from gtlearn.errors import GtlearnError
+from gtlearn.core.errors import GtlearnError
 from solvers.psro.meta_solvers import AlphaRank, Nash, Uniform, make_meta_solver, normalise
 from solvers.psro.meta_solvers.alpharank import alpharank, fixation_probability
 from solvers.psro.meta_solvers.prd import projected_replicator_dynamics

@@ -8,11 +8,22 @@ from scipy.optimize import minimize
 
 from alignment.measures import certificate, duality_gap, measures, unregularized_exploitability
 from games.preference import (
-    PreferenceGame, best_response, bradley_terry, cyclic, log_best_response, make_game, maximal_lottery, mixture,
-    random_intransitive, regularized_exploitability, regularized_nash, solve_regularized_nash, tournament,
+    PreferenceGame,
+    best_response,
+    bradley_terry,
+    cyclic,
+    log_best_response,
+    make_game,
+    maximal_lottery,
+    mixture,
+    random_intransitive,
+    regularized_exploitability,
+    regularized_nash,
+    solve_regularized_nash,
+    tournament,
 )
-from gtlearn.errors import GtlearnError
-from gtlearn.gaps import kl_divergence
+from gtlearn.core.errors import GtlearnError
+from gtlearn.core.metrics import kl_divergence
 
 
 def _valid(g):

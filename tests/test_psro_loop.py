@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from games.tree import compile_game, compile_tree
-from gtlearn.errors import GtlearnError
+from gtlearn.core.errors import GtlearnError
 from solvers.best_response import expected_values, nash_conv
 from solvers.psro import PSROConfig, PSROSolver
 from solvers.psro.meta_solvers import MetaSolver

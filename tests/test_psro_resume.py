@@ -10,7 +10,7 @@ import pytest
 
 from games.tree import compile_game
 from gtlearn.cli import main
-from gtlearn.errors import GtlearnError
+from gtlearn.core.errors import GtlearnError
 from solvers.psro import PSROConfig, PSROSolver
 
 # The deterministic part of a metrics row; seconds_* and wall_time are measured times.

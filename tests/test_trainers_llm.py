@@ -356,7 +356,7 @@ def test_lora_reference_is_the_base_with_adapter_disabled(task, tmp_path):
 
 
 def test_fdpg_rejects_reverse_kl_on_zero_support_target(task, tmp_path):
-    from gtlearn.errors import GtlearnError
+    from gtlearn.core.errors import GtlearnError
 
     def pointwise(prompts, completions):  # only "rock" is allowed
         return np.where(np.array([c.strip() == "rock" for c in completions]), 0.0, -np.inf)

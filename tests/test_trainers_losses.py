@@ -181,8 +181,8 @@ def test_sequence_logprobs_match_naive_and_ignore_padding(tiny):
 def test_mixture_sampler_coef_extremes(tiny):
     """c = 0 samples from π_θ, c = 1 from π_ref: with a degenerate reference that always says
     EOS, c = 1 gives empty completions and c = 0 does not."""
-    from alignment.trainers.logprobs import generate_mixture
     from alignment.synthetic import tiny_causal_lm
+    from alignment.trainers.logprobs import generate_mixture
 
     tok, model = tiny
     ref = tiny_causal_lm(tok, seed=4).eval()

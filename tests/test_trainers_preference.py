@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from alignment.preference_models import GamePreference, LLMJudgePreference, PairwisePreference, symmetrize
-from gtlearn.errors import GtlearnError
+from gtlearn.core.errors import GtlearnError
 
 
 class _Judge(BaseHTTPRequestHandler):

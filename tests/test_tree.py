@@ -3,7 +3,7 @@ import pytest
 
 from games.openspiel import load_game
 from games.tree import CHANCE, TERMINAL, GameTree, compile_game, compile_tree, estimate_tree_size
-from gtlearn.errors import GameTooLargeError, GtlearnError
+from gtlearn.core.errors import GameTooLargeError, GtlearnError
 
 GAMES = ["kuhn_poker", "kuhn_poker(players=3)", "leduc_poker", "goofspiel_4"]
 

@@ -370,7 +370,7 @@ def test_four_player_composition():
 
 
 def test_bad_config_is_a_user_error():
-    from gtlearn.errors import GtlearnError
+    from gtlearn.core.errors import GtlearnError
 
     with pytest.raises(GtlearnError):
         WerewolfConfig(num_werewolves=3, num_villagers=1)

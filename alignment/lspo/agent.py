@@ -57,7 +57,7 @@ class LSPOAgent:
     name = "lspo"
 
     def __init__(self, policy, actor=None, actions_from: str = "cfr") -> None:
-        from gtlearn.errors import GtlearnError
+        from gtlearn.core.errors import GtlearnError
 
         if actions_from not in ("cfr", "policy"):
             raise GtlearnError(f"unknown agent.actions_from {actions_from!r}; use cfr or policy")

@@ -80,7 +80,7 @@ class LatentSpace:
         return nearest(self.public_centroids, x)
 
     def save(self, directory: str | Path) -> None:
-        from gtlearn.run import atomic_write_bytes, atomic_write_json
+        from gtlearn.core.io import atomic_write_bytes, atomic_write_json
 
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gtlearn.errors import GtlearnError
+from gtlearn.core.errors import GtlearnError
 
 _WORD = re.compile(r"[a-z0-9_']+")
 
@@ -118,7 +118,7 @@ class TfidfEmbedder:
         return {"name": self.name, "dim": self.dim, "sklearn": sklearn.__version__}
 
     def save(self, directory: Path) -> None:
-        from gtlearn.run import atomic_write_json
+        from gtlearn.core.io import atomic_write_json
 
         atomic_write_json(
             Path(directory) / "tfidf.json",

@@ -78,7 +78,7 @@ def head_to_head(agent, opponent, games: int, seed: int, seeds: int = 5,
 
 def baseline_agent(name: str):
     from alignment.lspo.agents import LanguageAgent, RandomAgent, RuleBasedAgent
-    from gtlearn.errors import GtlearnError
+    from gtlearn.core.errors import GtlearnError
 
     if name == "random":
         return RandomAgent()

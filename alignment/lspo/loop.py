@@ -37,8 +37,8 @@ from alignment.lspo.cluster import (
     cluster_schedule,
     fit_latent_space,
 )
-from gtlearn.errors import GtlearnError
-from gtlearn.run import atomic_write_bytes, atomic_write_json
+from gtlearn.core.errors import GtlearnError
+from gtlearn.core.io import atomic_write_bytes, atomic_write_json
 
 PRESETS = {
     # CI smoke: 3 iterations of 40 games (spec §7).

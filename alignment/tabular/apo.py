@@ -25,7 +25,7 @@ import numpy as np
 from alignment.tabular.common import TabularAlgorithm, TabularConfig, log_normalize
 from alignment.tabular.dpo import dpo_population_step
 from alignment.tabular.sppo import sppo_step
-from gtlearn.errors import GtlearnError
+from gtlearn.core.errors import GtlearnError
 
 
 @dataclass

@@ -25,7 +25,7 @@ from typing import Any, Callable
 import numpy as np
 
 from games.preference import PreferenceGame
-from gtlearn.errors import GtlearnError
+from gtlearn.core.errors import GtlearnError
 
 MODES = ("exact", "sampled")
 

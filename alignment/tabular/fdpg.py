@@ -34,7 +34,7 @@ from typing import Callable
 
 import numpy as np
 
-from gtlearn.errors import GtlearnError
+from gtlearn.core.errors import GtlearnError
 
 DIVERGENCES = ("kl", "rkl", "tv", "js", "chi2", "rchi2")
 _FULL_SUPPORT = ("rkl", "rchi2")

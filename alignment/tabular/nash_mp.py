@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from alignment.tabular.common import TabularAlgorithm, TabularConfig, log_normalize
-from gtlearn.errors import GtlearnError
+from gtlearn.core.errors import GtlearnError
 
 
 @dataclass

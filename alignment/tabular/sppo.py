@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from alignment.tabular.common import TabularAlgorithm, TabularConfig
-from gtlearn.errors import GtlearnError
+from gtlearn.core.errors import GtlearnError
 
 
 @dataclass

@@ -46,7 +46,7 @@ from alignment.trainers.base import (
 )
 from alignment.trainers.logprobs import generate, generate_mixture
 from alignment.trainers.losses import apo_dpo_loss, apo_reference, apo_sppo_loss
-from gtlearn.errors import GtlearnError
+from gtlearn.core.errors import GtlearnError
 
 
 @dataclass

@@ -43,7 +43,7 @@ from alignment.trainers.logprobs import (
     sequence_logprobs,
     unwrap,
 )
-from gtlearn.errors import GtlearnError
+from gtlearn.core.errors import GtlearnError
 
 EXTRA_STATE = "gtlearn_state.pt"
 
@@ -489,7 +489,7 @@ class RoundTrainer(PairwiseTrainer):
             if not self._finished_checkpoint(ckpt):
                 output = Trainer.train(self, resume_from_checkpoint=ckpt, **kwargs)
             torch.save(self.policy_state(), rdir / "policy.pt")
-            from gtlearn.run import atomic_write_json
+            from gtlearn.core.io import atomic_write_json
 
             atomic_write_json(rdir / "done.json", {"round": t, "steps": int(self.state.global_step),
                                                    "pairs": len(data)})

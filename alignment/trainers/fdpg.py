@@ -43,7 +43,7 @@ import torch
 from alignment.trainers.base import AlignConfig, OnlineTrainer, copy_weights_, frozen_copy
 from alignment.trainers.logprobs import generate, sequence_logprobs
 from alignment.trainers.losses import F_DIVERGENCES, fdpg_loss
-from gtlearn.errors import GtlearnError
+from gtlearn.core.errors import GtlearnError
 
 
 @dataclass

@@ -40,7 +40,7 @@ from alignment.trainers.base import (
 )
 from alignment.trainers.logprobs import generate
 from alignment.trainers.losses import inpo_loss
-from gtlearn.errors import GtlearnError
+from gtlearn.core.errors import GtlearnError
 
 
 @dataclass

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from alignment.trainers.base import AlignConfig, OnlineTrainer
 from alignment.trainers.logprobs import generate, generate_mixture
 from alignment.trainers.losses import KL_ESTIMATORS, nash_md_loss
-from gtlearn.errors import GtlearnError
+from gtlearn.core.errors import GtlearnError
 
 
 @dataclass

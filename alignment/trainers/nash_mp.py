@@ -34,12 +34,10 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any
 
-import torch
-
 from alignment.trainers.base import AlignConfig, OnlineTrainer, copy_weights_, frozen_copy
 from alignment.trainers.logprobs import generate
 from alignment.trainers.losses import KL_ESTIMATORS, nash_mp_loss
-from gtlearn.errors import GtlearnError
+from gtlearn.core.errors import GtlearnError
 
 
 @dataclass

@@ -32,7 +32,7 @@ class RayExecutor:
         try:
             import ray
         except ImportError as exc:
-            from gtlearn.errors import GtlearnError
+            from gtlearn.core.errors import GtlearnError
 
             raise GtlearnError("executor.kind=ray needs ray: pip install 'gtlearn[distributed]'") from exc
         self.ray = ray

@@ -8,7 +8,7 @@ them against the array namespace of the inputs so the same rule runs on NumPy an
 This one is CFR+ (regret matching+) with quadratic averaging weights t^2.
 """
 
-from gtlearn.backend import namespace
+from gtlearn.core.backend import namespace
 from solvers.cfr.rules.base import Rule, regret_matching
 
 

@@ -66,7 +66,7 @@ class WerewolfConfig:
     rewards: Any = None  # games.werewolf.rewards.RewardConfig; default built lazily
 
     def __post_init__(self) -> None:
-        from gtlearn.errors import GtlearnError
+        from gtlearn.core.errors import GtlearnError
 
         if self.num_werewolves < 1:
             raise GtlearnError("a Werewolf game needs at least one werewolf")
@@ -145,7 +145,7 @@ class WerewolfEngine:
             roles = self.config.deck()
             self.rng.shuffle(roles)
         elif sorted(roles) != sorted(self.config.deck()):
-            from gtlearn.errors import GtlearnError
+            from gtlearn.core.errors import GtlearnError
 
             raise GtlearnError(f"roles {roles} do not match the configured composition")
         self.roles: list[str] = list(roles)

@@ -146,7 +146,7 @@ def vector(state: InfoState, layout: str = "extended", k_max: int = 5, latents: 
     statements (the abstracted game) are used as their own latent index.
     """
     if layout not in ("paper211", "extended"):
-        from gtlearn.errors import GtlearnError
+        from gtlearn.core.errors import GtlearnError
 
         raise GtlearnError(f"unknown observation layout {layout!r}; use paper211 or extended")
     n = state.num_players

@@ -3,7 +3,7 @@
 :func:`solve` is the one loop behind ``gtlearn solve``, ``gtlearn compare`` and the
 experiment scripts: it iterates a :class:`CFRSolver`, evaluates the exact exploitability of
 the average policy every ``eval_every`` iterations (and at the last one), logs
-:class:`~gtlearn.gaps.Metrics` to a :class:`~gtlearn.run.Run`, checkpoints atomically, and
+:class:`~gtlearn.core.metrics.Metrics` to a :class:`~gtlearn.run.Run`, checkpoints atomically, and
 resumes from the last checkpoint to identical numbers.
 """
 
@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from games.tree import GameTree
-from gtlearn.gaps import Metrics
-from gtlearn.run import Run
+from gtlearn.core.metrics import Metrics
+from gtlearn.core.run import Run
 from solvers.best_response import nash_conv
 from solvers.cfr.engine import CFRSolver
 

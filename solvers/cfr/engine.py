@@ -36,14 +36,14 @@ from collections.abc import Callable
 import numpy as np
 
 from games.tree import GameTree
-from gtlearn.backend import get_xp, to_numpy
-from gtlearn.errors import InvalidRuleOutput
+from gtlearn.core.backend import get_xp, to_numpy
+from gtlearn.core.errors import InvalidRuleOutput
 from solvers.cfr.loading import make_rule
 from solvers.cfr.rules.base import Rule
 from solvers.fast import check_rule_output, fast_tree, resolve_backend
+from solvers.sweeps import Sweeps
 
 _OUTPUTS = ("update_regrets", "accumulate_average", "policy_from_regrets")
-from solvers.sweeps import Sweeps
 
 
 class CFRSolver:

@@ -7,7 +7,7 @@ import inspect
 import sys
 from pathlib import Path
 
-from gtlearn.errors import GtlearnError
+from gtlearn.core.errors import GtlearnError
 from solvers.cfr.rules import RULES, FunctionRule, Rule
 
 _FUNCTIONS = ("update_regrets", "policy_from_regrets", "accumulate_average")

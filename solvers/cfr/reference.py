@@ -48,10 +48,24 @@ import math
 import numpy as np
 
 from games.tree import CHANCE, TERMINAL, GameTree
-from gtlearn.errors import GtlearnError
+from gtlearn.core.errors import GtlearnError
 from solvers.cfr.rules.vad_cfr import (
-    ALPHA0, BETA0, BOOST, EWMA, GAMMA0, GAMMA_MAX, GAMMA_SENSITIVITY, MAGNITUDE_POWER, NORMALISER,
-    OPTIMISM0, OPTIMISM_DECAY, POLICY_POWER, REGRET_FLOOR, SENSITIVITY, STABILITY_POWER, WARMUP,
+    ALPHA0,
+    BETA0,
+    BOOST,
+    EWMA,
+    GAMMA0,
+    GAMMA_MAX,
+    GAMMA_SENSITIVITY,
+    MAGNITUDE_POWER,
+    NORMALISER,
+    OPTIMISM0,
+    OPTIMISM_DECAY,
+    POLICY_POWER,
+    REGRET_FLOOR,
+    SENSITIVITY,
+    STABILITY_POWER,
+    WARMUP,
 )
 
 REFERENCE_RULES = ("vad-cfr-reference",)

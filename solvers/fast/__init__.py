@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from games.tree import TERMINAL, GameTree
-from gtlearn.errors import GtlearnError
+from gtlearn.core.errors import GtlearnError
 
 BACKENDS = ("numba", "numpy", "cuda", "cupy")
 CPU_BACKENDS = ("numba", "numpy")

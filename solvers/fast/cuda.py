@@ -11,7 +11,7 @@ synchronization per iteration; an invalid output still raises from that ``iterat
 
 ``atomicAdd`` makes the summation order of the values nondeterministic at the last bit, so the
 results equal the CPU paths to ~1e-12, not bitwise (tested on a GPU by ``tests/test_gpu_*.py``).
-CuPy is imported lazily; :func:`gtlearn.backend.get_xp` gives the one-line error when CuPy or
+CuPy is imported lazily; :func:`gtlearn.core.backend.get_xp` gives the one-line error when CuPy or
 a CUDA device is missing.
 """
 

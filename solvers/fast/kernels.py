@@ -117,7 +117,6 @@ def best_response(parent, parent_player, node_player, node_infoset, edge_slot, c
     ``n_sweeps`` full sweeps, deciding every infoset after each. Values are carried as
     u(h) = pi_{-p}(h) v(h), as in :func:`cfr_pass` (u = v at the root).
     """
-    n_nodes = parent.shape[0]
     n_slots = legal_flat.shape[0]
     n_inf = n_slots // n_act
     _opponent_reach(parent, parent_player, chance_prob, edge_slot, policy_flat, player, opp)

@@ -41,9 +41,9 @@ from dataclasses import dataclass, field, fields
 import numpy as np
 
 from games.tree import GameTree
-from gtlearn.backend import get_xp
-from gtlearn.errors import GtlearnError
-from gtlearn.gaps import Metrics
+from gtlearn.core.backend import get_xp
+from gtlearn.core.errors import GtlearnError
+from gtlearn.core.metrics import Metrics
 from solvers.best_response import expected_values
 from solvers.psro.meta_solvers import MetaSolver, make_meta_solver, normalise
 from solvers.psro.oracle import aggregate, best_response_oracle, realization_weights

@@ -45,7 +45,7 @@ class HFPolicy:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        from gtlearn.errors import GtlearnError
+        from gtlearn.core.errors import GtlearnError
 
         try:
             tok = AutoTokenizer.from_pretrained(path, local_files_only=True)

@@ -229,7 +229,7 @@ class TemplatePolicy:
 
     # -- persistence -------------------------------------------------------------------------
     def save(self, directory: str | Path) -> None:
-        from gtlearn.run import atomic_write_json
+        from gtlearn.core.io import atomic_write_json
 
         atomic_write_json(Path(directory) / "template_logits.json",
                           {k: v.tolist() for k, v in sorted(self.logits.items())})

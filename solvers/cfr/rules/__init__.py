@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from solvers.cfr.rules.aod_cfr import AODCFR
 from solvers.cfr.rules.base import FunctionRule, Rule, regret_matching
 from solvers.cfr.rules.cfr import CFR
 from solvers.cfr.rules.cfr_plus import CFRPlus
 from solvers.cfr.rules.dcfr import DCFR, LCFR
-from solvers.cfr.rules.aod_cfr import AODCFR
 from solvers.cfr.rules.hs_pcfr_plus import HSPCFRPlus
 from solvers.cfr.rules.pcfr_plus import PCFRPlus
 from solvers.cfr.rules.pdcfr_plus import PDCFRPlus

@@ -21,7 +21,7 @@ infoset with k histories). Here they are applied once per infoset and iteration,
 infoset-aggregated regret (specs/cfr.md §4.8), like the engine's other rules.
 """
 
-from gtlearn.backend import namespace
+from gtlearn.core.backend import namespace
 from solvers.cfr.rules.base import Rule
 from solvers.cfr.rules.dcfr import discount
 

@@ -15,7 +15,7 @@ no infosets in Python, and use the array namespace of their inputs (NumPy or CuP
 
 from __future__ import annotations
 
-from gtlearn.backend import namespace
+from gtlearn.core.backend import namespace
 
 
 class Rule:

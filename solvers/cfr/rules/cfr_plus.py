@@ -6,7 +6,7 @@ regrets (never per history), and the average weights iteration t by t with no de
 No deviations.
 """
 
-from gtlearn.backend import namespace
+from gtlearn.core.backend import namespace
 from solvers.cfr.rules.base import Rule, regret_matching
 
 

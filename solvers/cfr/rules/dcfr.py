@@ -15,8 +15,8 @@ DCFR(1, 1, 1); after unrolling R^t = sum_k k r^k / (t+1), a positive multiple of
 linearly weighted sum, so the policies are identical.
 """
 
-from gtlearn.backend import namespace
-from gtlearn.errors import GtlearnError
+from gtlearn.core.backend import namespace
+from gtlearn.core.errors import GtlearnError
 from solvers.cfr.rules.base import Rule, regret_matching
 
 

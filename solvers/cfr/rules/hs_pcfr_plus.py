@@ -14,8 +14,8 @@ from a third-party transcription of eq. (4) of arXiv:2404.09097. Two readings ar
 ``index="t"`` in the schedule. Beyond t = T the schedule is extrapolated linearly.
 """
 
-from gtlearn.backend import namespace
-from gtlearn.errors import GtlearnError
+from gtlearn.core.backend import namespace
+from gtlearn.core.errors import GtlearnError
 from solvers.cfr.rules.pcfr_plus import PCFRPlus, multiplicative_average
 
 

@@ -16,7 +16,7 @@ Deviations: gamma = 2 is the usual choice (arXiv:2602.16928 does not state its b
 hyperparameters); updates are alternating (Gauss-Seidel) as everywhere in the engine.
 """
 
-from gtlearn.backend import namespace
+from gtlearn.core.backend import namespace
 from solvers.cfr.rules.base import Rule, regret_matching
 
 

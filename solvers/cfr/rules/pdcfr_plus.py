@@ -16,7 +16,7 @@ arXiv:2602.16928 does not state the hyperparameters of its baseline, the authors
 are used.
 """
 
-from gtlearn.backend import namespace
+from gtlearn.core.backend import namespace
 from solvers.cfr.rules.base import Rule, regret_matching
 from solvers.cfr.rules.dcfr import discount as _d
 from solvers.cfr.rules.pcfr_plus import multiplicative_average

@@ -30,7 +30,7 @@ mode (granularity="infoset", ewma="per_infoset") reproduces this rule to 1e-10 (
 Infosets whose r is identically 0 still decay E and are still discounted.
 """
 
-from gtlearn.backend import namespace
+from gtlearn.core.backend import namespace
 from solvers.cfr.rules.base import Rule, regret_matching
 
 # Constants of the published listing (specs/cfr.md §5.2).

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import inspect
 
-from gtlearn.errors import GtlearnError
+from gtlearn.core.errors import GtlearnError
 from solvers.psro.meta_solvers.alpharank import AlphaRank
 from solvers.psro.meta_solvers.base import FunctionMetaSolver, MetaSolver, normalise
 from solvers.psro.meta_solvers.nash import Nash

@@ -21,8 +21,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from gtlearn.backend import namespace, to_numpy
-from gtlearn.errors import GtlearnError
+from gtlearn.core.backend import namespace, to_numpy
+from gtlearn.core.errors import GtlearnError
 
 
 class MetaSolver:

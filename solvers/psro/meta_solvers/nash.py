@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from gtlearn.backend import to_numpy
-from gtlearn.errors import GtlearnError
+from gtlearn.core.backend import to_numpy
+from gtlearn.core.errors import GtlearnError
 from solvers.psro.meta_solvers.base import MetaSolver
 
 

@@ -14,8 +14,8 @@ and the starting point is excluded from the average (OpenSpiel's averager includ
 from __future__ import annotations
 
 from games.matrix import contract_others
-from gtlearn.backend import namespace
-from gtlearn.errors import GtlearnError
+from gtlearn.core.backend import namespace
+from gtlearn.core.errors import GtlearnError
 from solvers.psro.meta_solvers import _fast
 from solvers.psro.meta_solvers.base import MetaSolver
 

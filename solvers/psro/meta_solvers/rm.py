@@ -10,7 +10,7 @@ averager also includes the uniform starting point (the one deviation, tested).
 from __future__ import annotations
 
 from games.matrix import contract_others
-from gtlearn.backend import namespace
+from gtlearn.core.backend import namespace
 from solvers.psro.meta_solvers import _fast
 from solvers.psro.meta_solvers.base import MetaSolver
 

@@ -25,7 +25,7 @@ in-text abstraction (1000 + 20 n, no clipping) is not what is implemented.
 from __future__ import annotations
 
 from games.matrix import contract_others
-from gtlearn.backend import namespace
+from gtlearn.core.backend import namespace
 from solvers.psro.meta_solvers import _fast
 from solvers.psro.meta_solvers.base import MetaSolver
 

@@ -3,7 +3,7 @@ fictitious play over the population, Lanctot et al. 2017)."""
 
 from __future__ import annotations
 
-from gtlearn.backend import namespace
+from gtlearn.core.backend import namespace
 from solvers.psro.meta_solvers.base import MetaSolver
 
 

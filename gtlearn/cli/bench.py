@@ -7,8 +7,8 @@ from typing import Optional
 
 import typer
 
-from gtlearn.commands.common import positive
-from gtlearn.errors import GtlearnError
+from gtlearn.cli.common import positive
+from gtlearn.core.errors import GtlearnError
 
 
 def bench(
@@ -27,7 +27,7 @@ def bench(
 ) -> None:
     """Time CFR+ iterations and exact NashConv against OpenSpiel's C++ solvers and LiteEFG, in one run."""
     from games.openspiel import resolve_game_string
-    from gtlearn.run import atomic_write_json
+    from gtlearn.core.io import atomic_write_json
     from solvers.fast.bench import DEFAULT_GAMES, BenchConfig, render_markdown, run_benchmark
 
     positive("rounds", rounds)

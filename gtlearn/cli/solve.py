@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from gtlearn.commands.common import default_out, parse_params, positive
+from gtlearn.cli.common import default_out, parse_params, positive
 
 
 def solve(
@@ -32,10 +32,12 @@ def solve(
 
     from games.openspiel import resolve_game_string
     from games.tree import compile_game
-    from gtlearn.backend import get_xp
-    from gtlearn.run import Run, progress
-    from solvers.cfr.reference import make_solver
+    from gtlearn.core.backend import get_xp
+    from gtlearn.core.run import Run
+    from gtlearn.plots import plot_run
+    from gtlearn.progress import progress
     from solvers.cfr.driver import solve as run_solve
+    from solvers.cfr.reference import make_solver
     from solvers.policy_io import save_policy
 
     positive("iterations", iterations)
@@ -65,7 +67,7 @@ def solve(
                            on_step=lambda t, gap: update(1, gap))
     save_policy(run.path("average_policy.npz"), tree, solver.average_policy(), iteration=solver.iteration)
     save_policy(run.path("current_policy.npz"), tree, solver.current_policy(), iteration=solver.iteration)
-    plot = run.plot(title=f"{label} on {game_string}")
+    plot = plot_run(run.dir, title=f"{label} on {game_string}")
     console.print(
         f"exploitability after {solver.iteration} iterations: [bold]{result.final_exploitability:.6e}[/] "
         f"(NashConv {result.final_exploitability * tree.num_players:.6e})"

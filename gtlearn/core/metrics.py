@@ -7,7 +7,6 @@ Equilibrium gaps of extensive-form games (NashConv, exploitability) are computed
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -34,10 +33,11 @@ class Metrics:
         out.update(extra)
         return out
 
-
-def exploitability_from_nash_conv(nash_conv: float, num_players: int) -> float:
-    """Exploitability = NashConv / number of players (the convention of arXiv:2602.16928)."""
-    return nash_conv / num_players
+    @classmethod
+    def from_dict(cls, row: dict[str, Any]) -> "Metrics":
+        """The record :meth:`to_dict` (one line of ``metrics.jsonl``) was made from."""
+        extra = {k: v for k, v in row.items() if k not in ("iteration", "gap", "gap_name", "wall_time")}
+        return cls(int(row["iteration"]), row["gap"], row.get("gap_name", "gap"), row.get("wall_time", 0.0), extra)
 
 
 def kl_divergence(p, q, axis: int = -1) -> np.ndarray:
@@ -47,12 +47,3 @@ def kl_divergence(p, q, axis: int = -1) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         terms = np.where(p > 0, p * (np.log(p) - np.log(q)), 0.0)
     return terms.sum(axis=axis)
-
-
-def duality_gap(best_response_value_max: float, best_response_value_min: float) -> float:
-    """Duality gap of a two-player zero-sum game: max_x' f(x', y) - min_y' f(x, y')."""
-    return float(best_response_value_max - best_response_value_min)
-
-
-def is_finite(value: float) -> bool:
-    return isinstance(value, (int, float)) and math.isfinite(value)

@@ -7,8 +7,8 @@ from typing import Optional
 
 import typer
 
-from gtlearn.commands.common import default_out, positive
-from gtlearn.errors import GtlearnError
+from gtlearn.cli.common import default_out, positive
+from gtlearn.core.errors import GtlearnError
 
 DEFAULT_ALGOS = "cfr,cfr+,lcfr,dcfr,pcfr+,pdcfr+,hs-pcfr+,vad-cfr,aod-cfr"
 
@@ -57,8 +57,10 @@ def compare(
 
     from games.openspiel import resolve_game_string
     from games.tree import compile_game
-    from gtlearn.backend import get_xp
-    from gtlearn.run import atomic_write_json, plot_curves, progress
+    from gtlearn.core.backend import get_xp
+    from gtlearn.core.io import atomic_write_json
+    from gtlearn.plots import plot_curves
+    from gtlearn.progress import progress
     from solvers.cfr.driver import solve as run_solve
     from solvers.cfr.reference import make_solver
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gtlearn.errors import GtlearnError
+from gtlearn.core.errors import GtlearnError
 
 DEVICES = ("cpu", "cuda")
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from gtlearn.commands.common import default_out, parse_params, positive
+from gtlearn.cli.common import default_out, parse_params, positive
 
 
 def psro(
@@ -36,9 +36,12 @@ def psro(
 
     from games.openspiel import resolve_game_string
     from games.tree import compile_game
-    from gtlearn.backend import get_xp
-    from gtlearn.errors import GtlearnError
-    from gtlearn.run import Run, atomic_save_npz, progress
+    from gtlearn.core.backend import get_xp
+    from gtlearn.core.errors import GtlearnError
+    from gtlearn.core.io import atomic_save_npz
+    from gtlearn.core.run import Run
+    from gtlearn.plots import plot_run
+    from gtlearn.progress import progress
     from solvers.policy_io import save_policy
     from solvers.psro import PSROConfig, PSROSolver, run_psro
 
@@ -78,6 +81,6 @@ def psro(
                     **{f"policies_{p}": solver.policies[p] for p in range(tree.num_players)},
                     **{f"meta_game_{p}": solver.meta_game.tensors[p] for p in range(tree.num_players)},
                     **{f"eval_profile_{p}": solver.eval_profile[p] for p in range(tree.num_players)})
-    plot = run.plot(title=f"{label} on {game_string}")
+    plot = plot_run(run.dir, title=f"{label} on {game_string}")
     console.print(f"exploitability after {solver.iteration} PSRO iterations: [bold]{solver.exploitability:.6e}[/]  ({seconds:.2f}s)")
     console.print(f"run: {run.dir}  (metrics.jsonl, checkpoint.npz, policy.npz, populations.npz, {plot.name})")

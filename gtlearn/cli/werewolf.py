@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from gtlearn.errors import GtlearnError
+from gtlearn.core.errors import GtlearnError
 
 app = typer.Typer(
     help="The LSPO Werewolf agent (latent strategy space + CFR + DPO; arXiv 2502.04686).",
@@ -37,7 +37,7 @@ def train(
     import time
 
     from alignment.lspo.loop import LSPOConfig, LSPOTrainer
-    from gtlearn.commands.common import default_out
+    from gtlearn.cli.common import default_out
 
     cfg = LSPOConfig.preset(
         preset, iterations=iterations, games=games, traversals=traversals, embedder=embedder, policy=policy,
@@ -99,7 +99,7 @@ def evaluate(
             )
             typer.echo(f"iteration {it} vs {opp:6s} {cells}")
     if out:
-        from gtlearn.run import atomic_write_json
+        from gtlearn.core.io import atomic_write_json
 
         atomic_write_json(out, {"run": str(run), "games": games, "seed": seed, "results": results})
 

@@ -6,7 +6,7 @@ import re
 import time
 from pathlib import Path
 
-from gtlearn.errors import GtlearnError
+from gtlearn.core.errors import GtlearnError
 
 
 def default_out(*parts: str) -> Path:

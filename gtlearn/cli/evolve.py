@@ -31,8 +31,7 @@ def run(
     """Start a campaign; prints one line per evaluated candidate, then the score table."""
     from evolve import config as cfgmod
     from evolve.controller import run_campaign
-    from evolve.report import write_outputs
-    from gtlearn.commands.common import default_out
+    from gtlearn.cli.common import default_out
 
     raw = cfgmod.load(config)
     if seed is not None:
@@ -85,7 +84,8 @@ def _finish(c, out) -> None:
 @app.command("status")
 def status(run_dir: Path = typer.Argument(...), as_json: bool = typer.Option(False, "--json")) -> None:
     """Counts by state, budget use, island bests and stagnation, sandbox profile."""
-    from evolve.report import open_db, status as st
+    from evolve.report import open_db
+    from evolve.report import status as st
 
     s = st(open_db(run_dir))
     if as_json:
@@ -104,7 +104,8 @@ def status(run_dir: Path = typer.Argument(...), as_json: bool = typer.Option(Fal
 @app.command("best")
 def best(run_dir: Path = typer.Argument(...), code: bool = typer.Option(False, "--code", help="Print the program.")) -> None:
     """The champion (held-out gated), with public and private metrics and its diff from the seed."""
-    from evolve.report import best as b_, open_db
+    from evolve.report import best as b_
+    from evolve.report import open_db
 
     b = b_(open_db(run_dir))
     if b.get("program_id") is None:
@@ -125,7 +126,8 @@ def best(run_dir: Path = typer.Argument(...), code: bool = typer.Option(False, "
 @app.command("lineage")
 def lineage(run_dir: Path = typer.Argument(...), program_id: int = typer.Argument(...)) -> None:
     """Ancestry of a program with each step's patch and fitness change."""
-    from evolve.report import lineage as lin, open_db
+    from evolve.report import lineage as lin
+    from evolve.report import open_db
 
     for step in lin(open_db(run_dir), program_id):
         f = "-" if step["public_fitness"] is None else f"{step['public_fitness']:+.4f}"

@@ -24,8 +24,8 @@ from typing import Optional
 
 import typer
 
-from gtlearn.commands.common import default_out, parse_params
-from gtlearn.errors import GtlearnError
+from gtlearn.cli.common import default_out, parse_params
+from gtlearn.core.errors import GtlearnError
 
 TRAIN_ALGOS = ("nash-mp", "inpo", "apo", "fdpg", "nash-md")
 
@@ -133,8 +133,10 @@ def train(
         raise GtlearnError("--resume and --overwrite exclude each other")
     from rich.console import Console
 
-    from gtlearn.gaps import Metrics
-    from gtlearn.run import Run, progress
+    from gtlearn.core.metrics import Metrics
+    from gtlearn.core.run import Run
+    from gtlearn.plots import plot_run
+    from gtlearn.progress import progress
 
     try:
         import torch  # noqa: F401
@@ -164,8 +166,9 @@ def train(
     overrides.update(gradient_accumulation_steps=grad_accum, bf16=bf16, seed=seed, save_strategy="steps",
                      save_steps=save_every, output_dir=trainer_dir)
 
-    from alignment.trainers import TRAINERS
     import dataclasses
+
+    from alignment.trainers import TRAINERS
 
     known = {f.name for f in dataclasses.fields(TRAINERS[algo][0])}
     bad = sorted(set(overrides) - known)
@@ -175,8 +178,14 @@ def train(
     if model is None:
         if dataset is not None or preference is not None:
             raise GtlearnError("--dataset and --preference need --model (the synthetic task brings its own)")
-        from alignment.synthetic import DEFAULT_BETA, DEFAULT_GAME, build_synthetic_task, eval_callback, \
-            synthetic_config, synthetic_trainer
+        from alignment.synthetic import (
+            DEFAULT_BETA,
+            DEFAULT_GAME,
+            build_synthetic_task,
+            eval_callback,
+            synthetic_config,
+            synthetic_trainer,
+        )
 
         game_spec = game or DEFAULT_GAME
         b = DEFAULT_BETA if beta is None else beta
@@ -212,7 +221,7 @@ def train(
             holder.append(trainer)
             trainer.train(resume_from_checkpoint=True if resume else None)
         rows = run.read_metrics()
-        run.plot(title=f"{algo} on the synthetic task ({game_spec}, beta={b})")
+        plot_run(run.dir, title=f"{algo} on the synthetic task ({game_spec}, beta={b})")
         _save_final(trainer, Path(out) / "model")
         console.print(f"KL(pi*||pi): {rows[0]['gap']:.4f} at step 0 -> [bold]{rows[-1]['gap']:.4f}[/] at step "
                       f"{rows[-1]['iteration']}")

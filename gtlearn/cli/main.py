@@ -1,19 +1,17 @@
 """The ``gtlearn`` command line.
 
-Each verb lives in its own module under ``gtlearn/commands/``. Those modules import only
+Each verb lives in its own module of ``gtlearn.cli``. Those modules import only
 typer and the gtlearn core at import time; the heavy packages (games, solvers, alignment,
 evolve) are imported inside the command functions, so ``gtlearn --help`` stays fast.
 
-User errors (:class:`gtlearn.errors.GtlearnError`) print one line and exit with status 2.
+User errors (:class:`gtlearn.core.errors.GtlearnError`) print one line and exit with status 2.
 """
 
 from __future__ import annotations
 
-import sys
-
 import typer
 
-from gtlearn.errors import GtlearnError
+from gtlearn.core.errors import GtlearnError
 
 app = typer.Typer(
     name="gtlearn",
@@ -26,14 +24,14 @@ app = typer.Typer(
 
 def _register() -> None:
     # One line per verb; keep the list sorted by verb.
-    from gtlearn.commands import align as align_cmd
-    from gtlearn.commands import bench as bench_cmd
-    from gtlearn.commands import compare as compare_cmd
-    from gtlearn.commands import evolve as evolve_cmd
-    from gtlearn.commands import games as games_cmd
-    from gtlearn.commands import psro as psro_cmd
-    from gtlearn.commands import solve as solve_cmd
-    from gtlearn.commands import werewolf as werewolf_cmd
+    from gtlearn.cli import align as align_cmd
+    from gtlearn.cli import bench as bench_cmd
+    from gtlearn.cli import compare as compare_cmd
+    from gtlearn.cli import evolve as evolve_cmd
+    from gtlearn.cli import games as games_cmd
+    from gtlearn.cli import psro as psro_cmd
+    from gtlearn.cli import solve as solve_cmd
+    from gtlearn.cli import werewolf as werewolf_cmd
 
     app.add_typer(align_cmd.app, name="align")
     app.command("bench")(bench_cmd.bench)
@@ -72,5 +70,3 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

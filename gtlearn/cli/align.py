@@ -11,8 +11,8 @@ from typing import Optional
 
 import typer
 
-from gtlearn.commands.common import default_out, parse_params, positive
-from gtlearn.errors import GtlearnError
+from gtlearn.cli.common import default_out, parse_params, positive
+from gtlearn.core.errors import GtlearnError
 
 app = typer.Typer(help="Preference learning: Nash-MP, INPO, APO, f-DPG and baselines.", no_args_is_help=True,
                   add_completion=False, pretty_exceptions_enable=False)
@@ -84,8 +84,11 @@ def tabular(
     from alignment.measures import measures
     from alignment.tabular import ALGORITHMS, FDPG, FDPGConfig
     from games.preference import make_game, regularized_nash
-    from gtlearn.gaps import Metrics
-    from gtlearn.run import Run, atomic_save_npz, progress
+    from gtlearn.core.io import atomic_save_npz
+    from gtlearn.core.metrics import Metrics
+    from gtlearn.core.run import Run
+    from gtlearn.plots import plot_run
+    from gtlearn.progress import progress
 
     if algo not in ALGOS:
         raise GtlearnError(f"unknown algorithm {algo!r}; known: {', '.join(ALGOS)}")
@@ -145,12 +148,12 @@ def tabular(
     if nash is not None:
         arrays.update(average_policy=method.average_policy, nash=nash)
     atomic_save_npz(run.path("policy.npz"), **arrays)
-    plot = run.plot(title=f"{algo} on {g.name} (beta={beta}, {mode})")
+    plot = plot_run(run.dir, title=f"{algo} on {g.name} (beta={beta}, {mode})")
     final = run.read_metrics()[-1]
     console.print(f"{gap_name} after {method.t} iterations: [bold]{final['gap']:.6e}[/]  (queries: {method.queries:,})")
     console.print(f"run: {run.dir}  (metrics.jsonl, policy.npz, {plot.name})")
 
 
-from gtlearn.commands import align_train  # noqa: E402  (LLM trainers; heavy imports stay inside)
+from gtlearn.cli.align_train import train as _train  # noqa: E402  (LLM trainers; heavy imports stay inside)
 
-app.command("train")(align_train.train)
+app.command("train")(_train)

@@ -1,1 +1,0 @@
-"""One module per CLI verb. Import only typer and gtlearn core here at module level."""
