@@ -1,4 +1,4 @@
-"""Reproduction of the CFR-discovery benchmark (arXiv:2602.16928 v1; specs/cfr.md §8).
+"""Reproduction of the CFR-discovery benchmark (arXiv:2602.16928 v1; docs/cfr.md).
 
 Protocol: the 4 training games (3-player Kuhn, 2-player Leduc, 4-card Goofspiel, 5-sided Liar's
 Dice) and the 4 test games (4-player Kuhn, 3-player Leduc, 5-card Goofspiel, 6-sided Liar's
@@ -8,10 +8,10 @@ exact NashConv / n of the average policy, evaluated on a log-spaced grid of iter
 full per-iteration curve costs one best response per iteration, which 3-player Leduc cannot
 afford on 2 CPU cores) and always at 1000.
 
-The sweep runs through :func:`solvers.cfr.driver.solve` (the loop behind ``gtlearn solve``),
-one segment per grid point. Each finished (game, rule) run is cached as JSON under
+The sweep runs through :func:`gtlearn.core.driver.drive` (the loop behind ``gtlearn solve``),
+measuring at the grid points. Each finished (game, rule) run is cached as JSON under
 ``runs/cfr_discovery/`` so an interrupted sweep resumes where it stopped. ``--reference``
-additionally runs ``vad-cfr-reference`` (the slow per-history driver of specs/cfr.md §5.3) and
+additionally runs ``vad-cfr-reference`` (the slow per-history driver, docs/cfr.md) and
 its switch variants on small games, next to ``vad-cfr``.
 
 Writes ``experiments/results/cfr_discovery.{json,md,png}``::
@@ -86,17 +86,12 @@ def slug(text: str) -> str:
 
 
 def run_one(tree, rule: str, grid: list[int], rule_kwargs: dict | None = None) -> dict:
-    from solvers.cfr.driver import solve
+    from gtlearn.core.driver import drive
     from solvers.cfr.engine import CFRSolver
 
     solver = CFRSolver(tree, rule=rule, rule_kwargs=rule_kwargs)
-    xs, ys, t_iter, t_eval = [], [], 0.0, 0.0
-    for point in grid:
-        res = solve(tree, iterations=point, eval_every=0, solver=solver)
-        xs += res.iterations
-        ys += res.exploitability
-        t_iter += res.seconds_iterating
-        t_eval += res.seconds_evaluating
+    res = drive(solver, grid[-1], eval_at=grid)
+    xs, ys, t_iter, t_eval = res.iterations, res.gaps, res.seconds_stepping, res.seconds_evaluating
     return {"rule": rule, "iterations": xs, "exploitability": ys, "final": ys[-1],
             "seconds_iterating": t_iter, "seconds_evaluating": t_eval,
             "backend": getattr(solver, "backend", "numpy")}
@@ -130,7 +125,7 @@ def sweep(games: list[str], algos: list[str], iterations: int, points: int) -> N
 
 def reference_runs() -> None:
     from games.tree import compile_game
-    from solvers.cfr.reference import VADCFRReference
+    from solvers.cfr.vad_cfr_reference import VADCFRReference
 
     CACHE.mkdir(parents=True, exist_ok=True)
     for game, iterations, switches in REFERENCE_RUNS:
@@ -145,7 +140,8 @@ def reference_runs() -> None:
         xs, ys, cur, seconds = [], [], [], 0.0
         for point in grid:
             t1 = time.perf_counter()
-            ref.run(point - ref.iteration)
+            while ref.iteration < point:
+                ref.step()
             seconds += time.perf_counter() - t1
             xs.append(point)
             ys.append(ref.exploitability())
@@ -196,7 +192,8 @@ def vad_on_grid(game: str, iterations: int) -> dict:
     grid = log_grid(iterations)
     for point in grid:
         t0 = time.perf_counter()
-        solver.run(point - solver.iteration)
+        while solver.iteration < point:
+            solver.step()
         seconds += time.perf_counter() - t0
         ys.append(solver.exploitability())
         cur.append(solver.exploitability(average=False))
@@ -386,7 +383,7 @@ def write_report(table: dict, references: list[dict], iterations: int, sweep_wal
     if ref_pairs:
         lines += ["", "## vad-cfr (per infoset, vectorized) vs vad-cfr-reference (per history, published driver)", "",
                   "The reference calls the three published components once per visited history in OpenSpiel's "
-                  "traversal order, with one solver-wide volatility EWMA per component (specs/cfr.md §5.3 b).", "",
+                  "traversal order, with one solver-wide volatility EWMA per component (docs/cfr.md b).", "",
                   "Exploitability of the average policy (uniform at every infoset through t = 500 for both: hard "
                   "warm start) and, in brackets, of the current policy.", "",
                   "| game | reference switches | t | vad-cfr | vad-cfr-reference |", "|---|---|---|---|---|"]

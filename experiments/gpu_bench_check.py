@@ -73,17 +73,19 @@ def time_cfr_plus(game: str, rounds: int = 5) -> dict:
                "numba (CPU)": CFRSolver(tree, rule="cfr+", backend="numba")}
     ks, samples = {}, {name: [] for name in solvers}
     for name, s in solvers.items():
-        s.run(2)  # warm-up: kernel compilation, memory pool
+        for _ in range(2):  # warm-up: kernel compilation, memory pool
+            s.step()
         cp.cuda.Device(0).synchronize()
         t0 = time.perf_counter()
-        s.iterate()
+        s.step()
         cp.cuda.Device(0).synchronize()
         ks[name] = max(1, min(200, int(0.5 / max(time.perf_counter() - t0, 1e-6))))
     for _ in range(rounds):
         for name, s in solvers.items():
             cp.cuda.Device(0).synchronize()
             t0 = time.perf_counter()
-            s.run(ks[name])
+            for _ in range(ks[name]):
+                s.step()
             cp.cuda.Device(0).synchronize()
             samples[name].append((time.perf_counter() - t0) / ks[name] * 1e3)
     out = {name: {"ms_per_iteration": statistics.median(v), "min_ms": min(v), "iterations_per_round": ks[name]}

@@ -46,12 +46,12 @@ def run_gtlearn(game: str, meta: str, iterations: int) -> dict:
     from solvers.psro import PSROConfig, PSROSolver
 
     tree = compile_game(game)
-    PSROSolver(compile_game("kuhn_poker"), PSROConfig(meta)).run(1)  # load the numba kernels before timing
+    PSROSolver(compile_game("kuhn_poker"), PSROConfig(meta)).step()  # load the numba kernels before timing
     t0 = time.perf_counter()
     solver = PSROSolver(tree, PSROConfig(meta))
     times = [time.perf_counter() - t0]
     for _ in range(iterations):
-        solver.iterate()
+        solver.step()
         times.append(time.perf_counter() - t0)
     return {"curve": [r.exploitability for r in solver.history], "cumulative_seconds": times,
             "train": repr(solver.train_solver), "eval": repr(solver.eval_solver)}

@@ -16,7 +16,7 @@ from gtlearn.core.backend import namespace
 def contract_others(tensor, strategies, player: int):
     """u_p(.|sigma_-p): ``tensor`` contracted with ``strategies[q]`` along axis q for every
     q != ``player``, from the highest axis to the lowest so the axis numbers stay valid
-    (specs/psro.md §6). Returns a vector of length ``tensor.shape[player]``."""
+    (docs/psro.md). Returns a vector of length ``tensor.shape[player]``."""
     xp = namespace(tensor)
     out = tensor
     for q in range(tensor.ndim - 1, -1, -1):

@@ -15,7 +15,7 @@ from functools import lru_cache
 from gtlearn.core.errors import GtlearnError
 
 # The games of the CFR-discovery benchmark (arXiv:2602.16928 v1), as the toolkit fixes them
-# (see specs/cfr.md §8 for the parameter choices the paper leaves open).
+# (see docs/cfr.md for the parameter choices the paper leaves open).
 GOOFSPIEL = (
     "turn_based_simultaneous_game(game=goofspiel(imp_info=True,num_cards={n},"
     "points_order=descending,returns_type=win_loss))"

@@ -33,6 +33,7 @@ import numpy as np
 
 from games.tree import GameTree
 from gtlearn.core.errors import GtlearnError
+from gtlearn.core.metrics import Metrics
 from solvers.fast import fast_tree, resolve_backend
 from solvers.sweeps import Sweeps
 
@@ -99,7 +100,7 @@ def best_response(
     and a best-response policy (rows of ``player``'s infosets; other rows copy ``policy``).
     ``tie_break="first"`` plays the lowest-index optimal action; ``"uniform"`` mixes uniformly
     over A*(I) = {a : Q(I,a) >= max_b Q(I,b) - tol}, tol = 1e-12 + 1e-9 |max_b Q(I,b)|
-    (the PSRO oracle of specs/psro.md §3). The value does not depend on the tie-break; an
+    (the PSRO oracle of docs/psro.md). The value does not depend on the tie-break; an
     infoset no opponent reaches has Q = 0 and so gets uniform over its legal actions.
     """
     if tie_break not in ("first", "uniform"):
@@ -176,6 +177,13 @@ def exploitability(tree: GameTree, policy: np.ndarray, sweeps: Sweeps | None = N
 
 
 # -- OpenSpiel interop -------------------------------------------------------------------
+
+
+def exploitability_record(tree: GameTree, policy: np.ndarray, iteration: int) -> Metrics:
+    """The shared gap record of a policy on a compiled tree: exploitability (NashConv / players)
+    as the headline ``gap``, the NashConv beside it."""
+    nc = nash_conv(tree, policy)
+    return Metrics(iteration=iteration, gap=nc / tree.num_players, extra={"nash_conv": nc})
 
 
 def from_openspiel_policy(tree: GameTree, os_policy) -> np.ndarray:

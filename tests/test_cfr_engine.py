@@ -1,4 +1,4 @@
-"""The CFR engine against OpenSpiel's own Python solvers (specs/cfr.md §6)."""
+"""The CFR engine against OpenSpiel's own Python solvers (docs/cfr.md)."""
 
 import numpy as np
 import pytest
@@ -30,7 +30,7 @@ def test_reproduces_openspiel_trajectory(game_string, rule):
     ours = CFRSolver(tree, rule=rule)
     for t in range(1, 51):
         theirs.evaluate_and_update_policy()
-        ours.iterate()
+        ours.step()
         their_avg = from_openspiel_policy(tree, theirs.average_policy())
         our_avg = ours.average_policy()
         # spec §6: 1e-10 on policies up to iteration 10, 1e-8 later (only the summation order differs)
@@ -49,26 +49,30 @@ def test_simultaneous_updates_match_openspiel():
     ours = CFRSolver(tree, rule="cfr", alternating=False)
     for _ in range(30):
         theirs.evaluate_and_update_policy()
-        ours.iterate()
+        ours.step()
     assert np.abs(ours.average_policy() - from_openspiel_policy(tree, theirs.average_policy())).max() < 1e-10
 
 
 def test_cfr_plus_converges_on_leduc():
     tree = compile_game("leduc_poker")
     solver = CFRSolver(tree, rule="cfr+")
-    solver.run(300)
+    for _ in range(300):
+        solver.step()
     assert solver.nash_conv() < 5e-3
 
 
 def test_checkpoint_resume_is_identical():
     tree = compile_game("kuhn_poker(players=3)")
     a = CFRSolver(tree, rule="dcfr")
-    a.run(20)
+    for _ in range(20):
+        a.step()
     saved = {k: np.copy(v) for k, v in a.state_dict().items()}
-    a.run(20)
+    for _ in range(20):
+        a.step()
     b = CFRSolver(tree, rule="dcfr")
     b.load_state_dict(saved)
-    b.run(20)
+    for _ in range(20):
+        b.step()
     assert b.iteration == a.iteration == 40
     assert np.array_equal(a.average_policy(), b.average_policy())
     assert np.array_equal(a.current_policy(), b.current_policy())
@@ -85,7 +89,8 @@ def test_rule_state_is_checkpointed():
 
     tree = compile_game("kuhn_poker")
     a = CFRSolver(tree, rule=Counting())
-    a.run(5)
+    for _ in range(5):
+        a.step()
     b = CFRSolver(tree, rule=Counting())
     b.load_state_dict(a.state_dict())
     assert b.states[0]["calls"] == 5 and np.array_equal(b.states[1]["last"], a.states[1]["last"])
@@ -109,7 +114,7 @@ def test_invalid_rule_output_is_rejected(policy_fn, message):
     tree = compile_game("leduc_poker")  # Leduc has rows with 2 and 3 legal actions
     solver = CFRSolver(tree, rule=_bad_rule(policy_fn))
     with pytest.raises(InvalidRuleOutput, match=message):
-        solver.iterate()
+        solver.step()
 
 
 def test_make_rule_errors():

@@ -1,7 +1,7 @@
 """The modern rules (pcfr+, pdcfr+, hs-pcfr+, aod-cfr, vad-cfr) against updates computed by hand.
 
 "By hand" here means: scalar, per-action Python written directly from the formulas of
-specs/cfr.md §4 / §4.8 / §5.3(a) (no array code, nothing shared with the rule modules), driven
+docs/cfr.md (no array code, nothing shared with the rule modules), driven
 on (1) rock-paper-scissors as a one-shot extensive game (OpenSpiel ``matrix_rps``, wrapped
 turn-based: player 1 does not see player 0's move), whose instantaneous regrets are written out
 from the payoff matrix, and (2) Kuhn poker, whose regrets come from an independent recursive
@@ -124,7 +124,8 @@ def rps_solver(rule, iterations, **kw):
     assert np.array_equal(tree.payoffs[:, 0].reshape(3, 3), np.array(RPS))
     solver = CFRSolver(tree, rule=rule, rule_kwargs=kw)
     solver.policy[:] = np.array([SIGMA1, SIGMA1])
-    solver.run(iterations)
+    for _ in range(iterations):
+        solver.step()
     return solver
 
 
@@ -215,7 +216,7 @@ def test_kuhn_first_iterations_match_hand(rule, game_string):
             for k in keys[block]:
                 new[k] = hand[k].step(regrets[k], reach[k], policy[k], t)
             policy.update(new)
-        solver.iterate()
+        solver.step()
         R = np.concatenate(solver.regrets)
         S = np.concatenate(solver.avg_acc)
         sig = solver.current_policy()

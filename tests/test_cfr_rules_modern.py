@@ -13,13 +13,13 @@ NEW = ["pcfr+", "pdcfr+", "hs-pcfr+", "vad-cfr", "aod-cfr"]
 
 
 def test_registry():
-    assert RULES["cfr"] is CFR and RULES["cfr+"] is CFRPlus and RULES["lcfr"] is LCFR and RULES["dcfr"] is DCFR
+    assert RULES["cfr"].cls is CFR and RULES["cfr+"].cls is CFRPlus and RULES["lcfr"].cls is LCFR and RULES["dcfr"].cls is DCFR
     for name in NEW:
-        assert name in RULES and RULES[name]().name == name
+        assert name in RULES and RULES[name].cls().name == name
     assert RULES["dpcfr+"] is RULES["pdcfr+"]
-    assert RULES["pdcfr+"]().params() == {"alpha": 2.3, "gamma": 5.0}
-    assert RULES["pcfr+"]().params() == {"gamma": 2.0}
-    assert RULES["hs-pcfr+"]().gamma0 == 30.0 and RULES["hs-pcfr+"]().horizon == 1000
+    assert RULES["pdcfr+"].cls().params() == {"alpha": 2.3, "gamma": 5.0}
+    assert RULES["pcfr+"].cls().params() == {"gamma": 2.0}
+    assert RULES["hs-pcfr+"].cls().gamma0 == 30.0 and RULES["hs-pcfr+"].cls().horizon == 1000
 
 
 @pytest.mark.parametrize("rule", NEW)
@@ -27,7 +27,8 @@ def test_converges_to_kuhn_value(rule):
     """2p Kuhn: game value -1/18 for player 0 (closed form, Kuhn 1950)."""
     tree = compile_game("kuhn_poker")
     solver = CFRSolver(tree, rule=rule)
-    solver.run(1000)
+    for _ in range(1000):
+        solver.step()
     assert solver.exploitability() < 1e-4
     assert expected_values(tree, solver.average_policy())[0] == pytest.approx(-1 / 18, abs=1e-3)
 
@@ -36,12 +37,15 @@ def test_converges_to_kuhn_value(rule):
 def test_checkpoint_resumes_identically(rule):
     tree = compile_game("kuhn_poker(players=3)")
     a = CFRSolver(tree, rule=rule, rule_kwargs={"warmup": 3} if rule == "vad-cfr" else None)
-    a.run(7)
+    for _ in range(7):
+        a.step()
     b = CFRSolver(tree, rule=rule, rule_kwargs={"warmup": 3} if rule == "vad-cfr" else None)
     # copies, as a checkpoint file gives (state_dict returns the live arrays, not copies)
     b.load_state_dict({k: np.array(v, copy=True) for k, v in a.state_dict().items()})
-    a.run(5)
-    b.run(5)
+    for _ in range(5):
+        a.step()
+    for _ in range(5):
+        b.step()
     np.testing.assert_array_equal(a.average_policy(), b.average_policy())
     np.testing.assert_array_equal(a.current_policy(), b.current_policy())
 
@@ -62,7 +66,7 @@ def test_permutation_equivariant(rule):
     rows, cols = rng.permutation(I), rng.permutation(A)
 
     def run(perm_r, perm_c):
-        rule_obj = RULES[rule](warmup=0) if rule == "vad-cfr" else RULES[rule]()
+        rule_obj = RULES[rule].cls(warmup=0) if rule == "vad-cfr" else RULES[rule].cls()
         state, out = {}, []
         sub = lambda x: x[perm_r][:, perm_c]  # noqa: E731
         Rn, Sn = sub(R), sub(S)
@@ -85,6 +89,7 @@ def test_valid_outputs_on_benchmark_families(game):
     tree = compile_game(game)
     for rule in NEW:
         solver = CFRSolver(tree, rule=rule, rule_kwargs={"warmup": 5} if rule == "vad-cfr" else None)
-        solver.run(15)  # the engine validates every rule output (finite, 0 on illegal, rows sum to 1)
+        for _ in range(15):  # the engine validates every rule output (finite, 0 on illegal, rows sum to 1)
+            solver.step()
         first = solver.exploitability()
         assert np.isfinite(first) and first < CFRSolver(tree, rule=rule).exploitability()

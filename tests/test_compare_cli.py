@@ -30,7 +30,8 @@ def test_compare_table_json_and_plot(tmp_path, capsys):
         assert r["iterations"][-1] == 40 and len(r["iterations"]) == len(r["exploitability"]) >= 5
         # the final number is the exact exploitability of the rule's average policy after 40 iterations
         solver = CFRSolver(tree, rule=name)
-        solver.run(40)
+        for _ in range(40):
+            solver.step()
         assert r["final"] == pytest.approx(exploitability(tree, solver.average_policy()), abs=1e-12)
     # vad-cfr averages nothing before t = 501: still the uniform profile's exploitability
     assert data["results"]["vad-cfr"]["final"] == pytest.approx(0.4583333333333333)
@@ -60,7 +61,8 @@ def test_solve_with_user_rule_file(tmp_path):
 
     tree = compile_game("kuhn_poker")
     solver = CFRSolver(tree, rule=Cubic())
-    solver.run(30)
+    for _ in range(30):
+        solver.step()
     assert rows[-1]["gap"] == pytest.approx(solver.exploitability(), abs=1e-12)
     # the plain-functions form of the same file (power 2) also loads
     assert main(["solve", "kuhn_poker", "--rule", f"{EXAMPLE}:functions", "--iterations", "5",
@@ -74,7 +76,8 @@ def test_solve_vad_cfr_reference_from_cli(tmp_path):
     tree = compile_game("kuhn_poker")
     _, policy = load_policy(out / "current_policy.npz", tree)
     solver = CFRSolver(tree, rule="vad-cfr")
-    solver.run(20)
+    for _ in range(20):
+        solver.step()
     np.testing.assert_allclose(policy, solver.current_policy(), atol=1e-10)
     assert main(["solve", "kuhn_poker", "--algo", "vad-cfr-reference", "--param", "policy_write=never",
                  "--iterations", "2", "--out", str(tmp_path / "bad"), "--quiet"]) == 2

@@ -51,8 +51,10 @@ def test_trajectories_match_reference(rule, alternating):
     a = CFRSolver(tree, rule=rule, backend="numba", alternating=alternating)
     b = CFRSolver(tree, rule=rule, backend="numpy", alternating=alternating)
     for _ in range(3):
-        a.run(10)
-        b.run(10)
+        for _ in range(10):
+            a.step()
+        for _ in range(10):
+            b.step()
         np.testing.assert_allclose(a.average_policy(), b.average_policy(), rtol=0, atol=1e-12)
         np.testing.assert_allclose(a.current_policy(), b.current_policy(), rtol=0, atol=1e-12)
         for ra, rb in zip(a.regrets, b.regrets):
@@ -66,7 +68,7 @@ def test_leduc_cfr_plus_matches_openspiel_on_numba():
     ours = CFRSolver(tree, rule="cfr+", backend="numba")
     theirs = pyspiel.CFRPlusSolver(game)
     for _ in range(10):
-        ours.iterate()
+        ours.step()
         theirs.evaluate_and_update_policy()
     ours_nc = nash_conv(tree, ours.average_policy(), backend="numba")
     assert ours_nc == pytest.approx(pyspiel.nash_conv(game, theirs.average_policy()), abs=1e-10)
@@ -133,13 +135,14 @@ def test_falls_back_to_numpy_without_numba():
     code = (
         "import sys; sys.modules['numba'] = None\n"
         "from games.tree import compile_game\nfrom solvers.cfr.engine import CFRSolver\n"
-        "s = CFRSolver(compile_game('kuhn_poker'), rule='cfr+'); s.run(50)\n"
+        "s = CFRSolver(compile_game('kuhn_poker'), rule='cfr+'); [s.step() for _ in range(50)]\n"
         "print(s.backend, s.exploitability())\n"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
     assert out[0] == "numpy"
     s = CFRSolver(compile_game("kuhn_poker"), rule="cfr+", backend="numba")
-    s.run(50)
+    for _ in range(50):
+        s.step()
     assert float(out[1]) == pytest.approx(s.exploitability(), abs=1e-12)
 
 
@@ -175,7 +178,7 @@ def test_invalid_rule_output_is_caught(backend, kind, message):
     tree = compile_game("leduc_poker")  # padded rows (2 or 3 legal actions), so "illegal" can happen
     solver = CFRSolver(tree, rule=_bad_rule(kind), backend=backend)
     with pytest.raises(InvalidRuleOutput, match=message):
-        solver.iterate()
+        solver.step()
 
 
 def test_validation_accepts_float32_and_views():
@@ -191,18 +194,22 @@ def test_validation_accepts_float32_and_views():
         return S + x[:, None] * sigma
 
     solver = CFRSolver(compile_game("kuhn_poker"), rule=FunctionRule(update, policy, average), backend="numba")
-    solver.run(5)
+    for _ in range(5):
+        solver.step()
     assert np.isfinite(solver.exploitability())
 
 
 def test_state_dict_moves_between_backends():
     tree = compile_game("leduc_poker")
     a = CFRSolver(tree, rule="dcfr", backend="numpy")
-    a.run(5)
+    for _ in range(5):
+        a.step()
     b = CFRSolver(tree, rule="dcfr", backend="numba")
     b.load_state_dict(a.state_dict())
-    a.run(5)
-    b.run(5)
+    for _ in range(5):
+        a.step()
+    for _ in range(5):
+        b.step()
     np.testing.assert_allclose(a.average_policy(), b.average_policy(), rtol=0, atol=1e-12)
 
 

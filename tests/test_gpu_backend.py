@@ -63,8 +63,8 @@ def test_trajectory_matches_cpu(cp, backend, rule):
     gpu = CFRSolver(tree, rule=rule, device="cuda", backend=backend)
     cpu = CFRSolver(tree, rule=rule, backend="numba")
     for _ in range(20):
-        gpu.iterate()
-        cpu.iterate()
+        gpu.step()
+        cpu.step()
     assert type(gpu.regrets[0]).__module__.startswith("cupy")
     np.testing.assert_allclose(gpu.average_policy(), cpu.average_policy(), rtol=0, atol=1e-9)
     np.testing.assert_allclose(gpu.current_policy(), cpu.current_policy(), rtol=0, atol=1e-9)
@@ -76,8 +76,8 @@ def test_three_player_leduc_cfr_plus(cp):
     gpu = CFRSolver(tree, rule="cfr+", device="cuda")
     cpu = CFRSolver(tree, rule="cfr+", backend="numba")
     for _ in range(3):
-        gpu.iterate()
-        cpu.iterate()
+        gpu.step()
+        cpu.step()
     np.testing.assert_allclose(gpu.average_policy(), cpu.average_policy(), rtol=0, atol=1e-10)
 
 
@@ -112,17 +112,20 @@ def _xp_rule(kind):
 def test_invalid_output_is_caught_on_device(cp, backend, kind, message):
     solver = CFRSolver(compile_game("kuhn_poker"), rule=_xp_rule(kind), device="cuda", backend=backend)
     with pytest.raises(InvalidRuleOutput, match=message):
-        solver.iterate()
+        solver.step()
 
 
 def test_checkpoint_moves_between_devices(cp):
     tree = compile_game("leduc_poker")
     gpu = CFRSolver(tree, rule="cfr+", device="cuda")
-    gpu.run(5)
+    for _ in range(5):
+        gpu.step()
     cpu = CFRSolver(tree, rule="cfr+", backend="numba")
     cpu.load_state_dict(gpu.state_dict())
-    gpu.run(5)
-    cpu.run(5)
+    for _ in range(5):
+        gpu.step()
+    for _ in range(5):
+        cpu.step()
     np.testing.assert_allclose(gpu.average_policy(), cpu.average_policy(), rtol=0, atol=1e-10)
 
 

@@ -1,4 +1,4 @@
-"""SHOR meta-solvers (arXiv:2602.16928 v1 appendix; specs/psro.md §6.6)."""
+"""SHOR meta-solvers (arXiv:2602.16928 v1 appendix; docs/psro.md)."""
 
 import itertools
 import math

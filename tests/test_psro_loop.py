@@ -1,4 +1,4 @@
-"""PSRO: oracle, exact meta-game payoffs, the loop and the CLI (specs/psro.md §8)."""
+"""PSRO: oracle, exact meta-game payoffs, the loop and the CLI (docs/psro.md)."""
 
 import itertools
 import warnings
@@ -66,8 +66,9 @@ def test_oracle_value_equals_openspiel_best_response(game):
 
     tree = compile_game(game)
     psro = PSROSolver(tree, PSROConfig("uniform"))
-    psro.run(3)
-    policy = psro.policy()
+    for _ in range(3):
+        psro.step()
+    policy = psro.average_policy()
     os_game = load_game(game)
     os_policy = to_openspiel_policy(tree, policy, os_game)
     for p in range(tree.num_players):
@@ -129,7 +130,8 @@ def test_uniform_psro_is_deterministic_and_bit_identical():
     runs = []
     for _ in range(2):
         s = PSROSolver(tree, PSROConfig("uniform"))
-        s.run(10)
+        for _ in range(10):
+            s.step()
         runs.append(s)
     a, b = runs
     assert [r.exploitability for r in a.history] == [r.exploitability for r in b.history]
@@ -142,21 +144,23 @@ def test_uniform_psro_is_deterministic_and_bit_identical():
 def test_nash_psro_on_kuhn_converges_and_is_mostly_monotone():
     tree = compile_game("kuhn_poker")
     s = PSROSolver(tree, PSROConfig("nash"))
-    s.run(20)
+    for _ in range(20):
+        s.step()
     e = [r.exploitability for r in s.history]
     assert len(e) == 21 and e[0] == pytest.approx(0.4583333333333333)
     assert e[-1] < 1e-9  # PSRO-Nash with an exact oracle solves Kuhn poker
     rises = [k for k in range(1, 21) if e[k] > e[k - 1] + 1e-12]
-    if rises:  # a sanity check, not a theorem (specs/psro.md §8): flag, do not fail
+    if rises:  # a sanity check, not a theorem (docs/psro.md): flag, do not fail
         warnings.warn(f"Nash-PSRO exploitability rose at iterations {rises}")
     # The logged metric is exactly NashConv/N of the evaluation profile.
-    assert e[-1] == pytest.approx(nash_conv(tree, s.policy()) / 2, abs=1e-15)
+    assert e[-1] == pytest.approx(nash_conv(tree, s.average_policy()) / 2, abs=1e-15)
 
 
 def test_shor_psro_counter_tracks_iterations_and_separate_slots():
     tree = compile_game("kuhn_poker")
     s = PSROSolver(tree, PSROConfig("shor"))
-    s.run(4)
+    for _ in range(4):
+        s.step()
     assert s.train_solver.name == "shor-train" and s.eval_solver.name == "shor-eval"
     assert s.train_solver.state["calls"] == 4 == s.train_calls
 
@@ -171,7 +175,7 @@ def test_counter_drift_is_caught():
 
     s = PSROSolver(compile_game("kuhn_poker"), PSROConfig(Drifting(), "uniform"))
     with pytest.raises(RuntimeError, match="drifted"):
-        s.iterate()
+        s.step()
 
 
 def test_reusing_the_evaluation_output_changes_nothing():
@@ -182,15 +186,17 @@ def test_reusing_the_evaluation_output_changes_nothing():
     assert fast._reuse_eval
     slow._reuse_eval = False
     slow._br_cache = None
-    fast.run(4)
-    orig = slow.iterate
+    for _ in range(4):
+        fast.step()
+    orig = slow.step
 
     def no_cache():
         slow._br_cache = None
         return orig()
 
-    slow.iterate = no_cache
-    slow.run(4)
+    slow.step = no_cache
+    for _ in range(4):
+        slow.step()
     assert [r.exploitability for r in fast.history] == [r.exploitability for r in slow.history]
     for p in range(3):
         assert np.array_equal(fast.policies[p], slow.policies[p])

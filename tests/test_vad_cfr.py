@@ -10,7 +10,7 @@ import pytest
 
 from games.tree import compile_game
 from solvers.cfr import CFRSolver
-from solvers.cfr.reference import AverageComponent, Node, PolicyComponent, RegretComponent, VADCFRReference
+from solvers.cfr.vad_cfr_reference import AverageComponent, Node, PolicyComponent, RegretComponent, VADCFRReference
 from solvers.cfr.rules.vad_cfr import VADCFR, volatility_discounts
 
 
@@ -100,11 +100,12 @@ def test_warm_up_edge_500_501():
 def test_hard_warm_start_average_uniform_until_500():
     tree = compile_game("kuhn_poker")
     solver = CFRSolver(tree, rule="vad-cfr")
-    solver.run(500)
+    for _ in range(500):
+        solver.step()
     assert all(not np.any(s) for s in solver.avg_acc)  # nothing accumulated in t = 1..500
     np.testing.assert_array_equal(solver.average_policy(), tree.legal / tree.legal.sum(axis=1, keepdims=True))
     assert solver.exploitability() == pytest.approx(0.4583333333333333)  # exploitability of uniform Kuhn
-    solver.iterate()  # t = 501: the first accumulation is sigma^501 itself
+    solver.step()  # t = 501: the first accumulation is sigma^501 itself
     assert all(np.any(s) for s in solver.avg_acc)
     sigma_used = solver.avg_acc[0] / solver.avg_acc[0].sum(axis=1, keepdims=True)
     assert np.all(np.isfinite(sigma_used))
@@ -125,8 +126,8 @@ def test_bridge_mode_reproduces_vad_cfr(game_string):
         fast = CFRSolver(tree, rule="vad-cfr", rule_kwargs={"warmup": warmup})
         ref = VADCFRReference(tree, granularity="infoset", ewma="per_infoset", warmup=warmup)
         for t in range(1, 51):
-            fast.iterate()
-            ref.iterate()
+            fast.step()
+            ref.step()
             if t in (1, 10, 30, 50):
                 tol = 1e-10 if (t <= 30 or "leduc" not in game_string) else 1e-8
                 scale = max(1.0, np.abs(ref.regrets()).max())
@@ -163,7 +164,7 @@ def test_reference_history_mode_rps_by_hand():
     tree = compile_game("matrix_rps")
     ref = VADCFRReference(tree)
     ref.sigma = [[0.5, 0.3, 0.2], [0.5, 0.3, 0.2]]
-    ref.iterate()
+    ref.step()
     np.testing.assert_allclose(ref.nodes[0].regret, [-0.1, 0.33, -0.2])
     assert ref.sigma[0] == pytest.approx([0.0, 1.0, 0.0])
     # after R: R = .5 * 0 + 0; after P: rho = 1 * (u_1 - v_1) = (-.7, .3, 1.3) (v_1 = -.3)
@@ -175,7 +176,7 @@ def test_reference_history_mode_rps_by_hand():
     # vad-cfr (per infoset) would have R = (-.7, .33, 1.43) instead
     fast = CFRSolver(tree, rule="vad-cfr")
     fast.policy[:] = np.array([[0.5, 0.3, 0.2]] * 2)
-    fast.iterate()
+    fast.step()
     np.testing.assert_allclose(fast.regrets[1][0], [-0.7, 0.33, 1.43])
 
 
@@ -185,8 +186,9 @@ def test_reference_switches():
     immediate = VADCFRReference(tree, policy_write="immediate")
     one_based = VADCFRReference(tree, index_base=1)
     for s in (base, immediate, one_based):
-        s.run(500)
+        for _ in range(500):
     # after_pass and immediate differ on Kuhn (its infosets hold 2 histories each)
+            s.step()
     assert np.abs(base.current_policy() - immediate.current_policy()).max() > 1e-6
     # index_base = 1: the warm-up ends one iteration earlier (accumulates at t = 500)
     assert not np.any([n.avg for n in base.nodes])
@@ -199,11 +201,14 @@ def test_reference_switches():
 def test_reference_checkpoint_roundtrip():
     tree = compile_game("kuhn_poker(players=3)")
     a = VADCFRReference(tree)
-    a.run(30)
+    for _ in range(30):
+        a.step()
     b = VADCFRReference(tree)
     b.load_state_dict(a.state_dict())
-    a.run(5)
-    b.run(5)
+    for _ in range(5):
+        a.step()
+    for _ in range(5):
+        b.step()
     np.testing.assert_array_equal(a.regrets(), b.regrets())
     np.testing.assert_array_equal(a.current_policy(), b.current_policy())
 
@@ -216,8 +221,8 @@ def test_history_reference_3p_kuhn_1000_side_by_side():
     fast = CFRSolver(tree, rule="vad-cfr")
     curves = {"vad-cfr": [], "vad-cfr-reference": []}
     for t in range(1, 1001):
-        ref.iterate()
-        fast.iterate()
+        ref.step()
+        fast.step()
         if t in (10, 100, 500, 501, 600, 800, 1000):
             curves["vad-cfr"].append((t, fast.exploitability()))
             curves["vad-cfr-reference"].append((t, ref.exploitability()))

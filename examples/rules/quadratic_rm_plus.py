@@ -1,6 +1,6 @@
 """A user CFR rule for ``gtlearn solve GAME --rule examples/rules/quadratic_rm_plus.py:QuadraticRMPlus``.
 
-A rule is three vectorized functions over all infosets of the updating player (specs/cfr.md §3):
+A rule is three vectorized functions over all infosets of the updating player (docs/cfr.md):
 arrays are (I, A) with a boolean ``legal`` mask, ``reach`` is the player's own reach x_p(I),
 ``t`` is the 1-based iteration and ``state`` a per-player dict the engine keeps for you. Write
 them against the array namespace of the inputs so the same rule runs on NumPy and CuPy.

@@ -27,8 +27,8 @@ def bench(
 ) -> None:
     """Time CFR+ iterations and exact NashConv against OpenSpiel's C++ solvers and LiteEFG, in one run."""
     from games.openspiel import resolve_game_string
+    from gtlearn.bench import DEFAULT_GAMES, BenchConfig, render_markdown, run_benchmark
     from gtlearn.core.io import atomic_write_json
-    from solvers.fast.bench import DEFAULT_GAMES, BenchConfig, render_markdown, run_benchmark
 
     positive("rounds", rounds)
     positive("vad-iterations", vad_iterations, allow_zero=True)

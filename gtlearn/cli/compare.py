@@ -26,7 +26,7 @@ def eval_grid(iterations: int, points: int) -> list[int]:
 def parse_algos(algos: str) -> list[str]:
     """Comma-separated rule ids or ``file.py:Name`` specs; checked before anything runs."""
     from solvers.cfr.loading import make_rule
-    from solvers.cfr.reference import REFERENCE_RULES
+    from solvers.cfr.vad_cfr_reference import REFERENCE_RULES
 
     names = [a.strip() for a in algos.split(",") if a.strip()]
     if not names:
@@ -58,11 +58,11 @@ def compare(
     from games.openspiel import resolve_game_string
     from games.tree import compile_game
     from gtlearn.core.backend import get_xp
+    from gtlearn.core.driver import drive
     from gtlearn.core.io import atomic_write_json
     from gtlearn.plots import plot_curves
     from gtlearn.progress import progress
-    from solvers.cfr.driver import solve as run_solve
-    from solvers.cfr.reference import make_solver
+    from solvers.cfr.factory import make_solver
 
     positive("iterations", iterations)
     positive("points", points, allow_zero=True)
@@ -78,17 +78,13 @@ def compare(
     results: dict[str, dict] = {}
     for name in names:
         solver = make_solver(tree, name, device=device)
-        xs, ys, seconds = [], [], 0.0
         t0 = time.perf_counter()
         with progress(iterations, name, gap_name="exploitability", disable=quiet) as update:
             update(advance=0)
-            for point in grid:
-                res = run_solve(tree, iterations=point, eval_every=0, solver=solver,
-                                on_step=lambda t, gap: update(1, gap))
-                xs += res.iterations
-                ys += res.exploitability
-                seconds += res.seconds_iterating
-        results[name] = {"iterations": xs, "exploitability": ys, "final": ys[-1], "seconds_iterating": seconds,
+            res = drive(solver, iterations, eval_at=grid,
+                        on_step=lambda s, rec: update(1, None if rec is None else rec.gap))
+        xs, ys = res.iterations, res.gaps
+        results[name] = {"iterations": xs, "exploitability": ys, "final": ys[-1], "seconds_iterating": res.seconds_stepping,
                          "seconds_total": time.perf_counter() - t0, "rule": repr(solver.rule)}
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "results.json", {"game": game_string, "algos": names, "iterations": iterations, "grid": grid,

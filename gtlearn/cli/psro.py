@@ -37,13 +37,14 @@ def psro(
     from games.openspiel import resolve_game_string
     from games.tree import compile_game
     from gtlearn.core.backend import get_xp
+    from gtlearn.core.driver import drive
     from gtlearn.core.errors import GtlearnError
     from gtlearn.core.io import atomic_save_npz
     from gtlearn.core.run import Run
     from gtlearn.plots import plot_run
     from gtlearn.progress import progress
     from solvers.policy_io import save_policy
-    from solvers.psro import PSROConfig, PSROSolver, run_psro
+    from solvers.psro import PSROConfig, PSROSolver
 
     positive("iterations", iterations)
     positive("checkpoint-every", checkpoint_every)
@@ -73,14 +74,14 @@ def psro(
     start = int((run.load_checkpoint() or {}).get("iteration", 0))
     with progress(iterations, label, gap_name="exploitability (eval)", disable=quiet) as update:
         update(advance=min(start, iterations))
-        run_psro(tree, iterations, run=run, on_step=lambda rec: update(1, rec.exploitability),
-                 checkpoint_every=checkpoint_every, solver=solver)
+        drive(solver, iterations, run=run, log_initial=True, checkpoint_every=checkpoint_every,
+              on_step=lambda s, rec: update(1, rec.gap))
     seconds = time.perf_counter() - t0
-    save_policy(run.path("policy.npz"), tree, solver.policy(), iteration=solver.iteration)
+    save_policy(run.path("policy.npz"), tree, solver.average_policy(), iteration=solver.iteration)
     atomic_save_npz(run.path("populations.npz"),
                     **{f"policies_{p}": solver.policies[p] for p in range(tree.num_players)},
                     **{f"meta_game_{p}": solver.meta_game.tensors[p] for p in range(tree.num_players)},
                     **{f"eval_profile_{p}": solver.eval_profile[p] for p in range(tree.num_players)})
     plot = plot_run(run.dir, title=f"{label} on {game_string}")
-    console.print(f"exploitability after {solver.iteration} PSRO iterations: [bold]{solver.exploitability:.6e}[/]  ({seconds:.2f}s)")
+    console.print(f"exploitability after {solver.iteration} PSRO iterations: [bold]{solver.gap().gap:.6e}[/]  ({seconds:.2f}s)")
     console.print(f"run: {run.dir}  (metrics.jsonl, checkpoint.npz, policy.npz, populations.npz, {plot.name})")

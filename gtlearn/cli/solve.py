@@ -33,11 +33,11 @@ def solve(
     from games.openspiel import resolve_game_string
     from games.tree import compile_game
     from gtlearn.core.backend import get_xp
+    from gtlearn.core.driver import drive
     from gtlearn.core.run import Run
     from gtlearn.plots import plot_run
     from gtlearn.progress import progress
-    from solvers.cfr.driver import solve as run_solve
-    from solvers.cfr.reference import make_solver
+    from solvers.cfr.factory import make_solver
     from solvers.policy_io import save_policy
 
     positive("iterations", iterations)
@@ -50,7 +50,6 @@ def solve(
     label = Path(rule.split(":")[0]).stem if rule else algo
     out = out or default_out(game_string, label)
     tree = compile_game(game_string, max_nodes=max_nodes)
-    # make_solver: CFRSolver, or the per-history driver for the id "vad-cfr-reference" (issue 3)
     solver = make_solver(tree, rule_spec, alternating=not simultaneous, device=device, rule_kwargs=params)
     config = {
         "command": "solve", "game": game_string, "algo": label, "rule": rule_spec, "params": params,
@@ -63,18 +62,18 @@ def solve(
     start_iteration = int((run.load_checkpoint() or {}).get("iteration", 0))
     with progress(iterations, label, gap_name="exploitability", disable=quiet) as update:
         update(advance=start_iteration)
-        result = run_solve(tree, iterations=iterations, eval_every=eval_every, run=run, solver=solver,
-                           on_step=lambda t, gap: update(1, gap))
+        result = drive(solver, iterations, run=run, eval_every=eval_every,
+                       on_step=lambda s, rec: update(1, None if rec is None else rec.gap))
     save_policy(run.path("average_policy.npz"), tree, solver.average_policy(), iteration=solver.iteration)
     save_policy(run.path("current_policy.npz"), tree, solver.current_policy(), iteration=solver.iteration)
     plot = plot_run(run.dir, title=f"{label} on {game_string}")
     console.print(
-        f"exploitability after {solver.iteration} iterations: [bold]{result.final_exploitability:.6e}[/] "
-        f"(NashConv {result.final_exploitability * tree.num_players:.6e})"
+        f"exploitability after {solver.iteration} iterations: [bold]{result.final_gap:.6e}[/] "
+        f"(NashConv {result.final_gap * tree.num_players:.6e})"
     )
     done = max(1, solver.iteration - start_iteration)
     console.print(
-        f"time per iteration: {1e3 * result.seconds_iterating / done:.3f} ms "
-        f"({result.seconds_iterating:.2f}s iterating, {result.seconds_evaluating:.2f}s evaluating)"
+        f"time per iteration: {1e3 * result.seconds_stepping / done:.3f} ms "
+        f"({result.seconds_stepping:.2f}s iterating, {result.seconds_evaluating:.2f}s evaluating)"
     )
     console.print(f"run: {run.dir}  (metrics.jsonl, average_policy.npz, {plot.name})")

@@ -15,7 +15,7 @@ finished run's ``metrics.jsonl`` equals that of a run done in one go.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 
 from gtlearn.core.errors import GtlearnError
@@ -62,6 +62,7 @@ def drive(
     *,
     run: Run | None = None,
     eval_every: int = 1,
+    eval_at: Collection[int] | None = None,
     checkpoint_every: int | None = None,
     log_initial: bool = False,
     on_step: StepCallback | None = None,
@@ -70,7 +71,8 @@ def drive(
 
     ``run`` (optional) receives every gap record and the checkpoints; if it already holds a
     checkpoint the solver first continues from it. ``on_step(solver, record_or_None)`` is
-    called after every iteration (and after the initial record), e.g. for a progress bar.
+    called after every iteration, e.g. for a progress bar. ``eval_at`` (a set of iterations,
+    e.g. a log-spaced grid) replaces ``eval_every``; the last iteration is always measured.
     """
     if int(iterations) != iterations or iterations < 0:
         raise GtlearnError(f"iterations must be a non-negative integer, not {iterations!r}")
@@ -89,10 +91,11 @@ def drive(
         _measure(solver, run, result)
         if run is not None:
             run.save_checkpoint(**solver.state_dict())
-        if on_step is not None:
-            on_step(solver, result.records[-1])
     checkpoint_every = checkpoint_every or eval_every or iterations
-    points = eval_points(iterations, eval_every, solver.iteration)
+    if eval_at is None:
+        points = eval_points(iterations, eval_every, solver.iteration)
+    else:
+        points = {t for t in eval_at if solver.iteration < t <= iterations} | {iterations}
     while solver.iteration < iterations:
         t0 = time.perf_counter()
         solver.step()

@@ -1,4 +1,4 @@
-"""The CFR family on one vectorized engine with pluggable rules (specs/cfr.md)."""
+"""The CFR family on one vectorized engine with pluggable rules (docs/cfr.md)."""
 
 from solvers.cfr.engine import CFRSolver
 from solvers.cfr.loading import make_rule

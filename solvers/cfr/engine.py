@@ -1,7 +1,7 @@
 """The CFR engine: one vectorized implementation of tabular CFR, many rules.
 
 The engine owns the traversal; an algorithm is a :class:`~solvers.cfr.rules.base.Rule`
-(specs/cfr.md §3). Each pass for player p is exact (chance enumerated) and vectorized over the
+(docs/cfr.md). Each pass for player p is exact (chance enumerated) and vectorized over the
 compiled tree, level by level:
 
 1. edge probabilities from the current profile, then two forward sweeps: pi_{-p}(h) (chance
@@ -31,13 +31,13 @@ floating-point summation order (tested).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 
 from games.tree import GameTree
 from gtlearn.core.backend import get_xp, to_numpy
 from gtlearn.core.errors import InvalidRuleOutput
+from gtlearn.core.metrics import Metrics
+from solvers.best_response import exploitability, exploitability_record, nash_conv
 from solvers.cfr.loading import make_rule
 from solvers.cfr.rules.base import Rule
 from solvers.fast import check_rule_output, fast_tree, resolve_backend
@@ -51,8 +51,8 @@ class CFRSolver:
 
     >>> tree = compile_game("kuhn_poker")
     >>> solver = CFRSolver(tree, rule="cfr+")
-    >>> solver.run(100)
-    >>> solver.exploitability()
+    >>> drive(solver, 100)         # gtlearn.core.driver
+    >>> solver.gap().gap           # exploitability of the average policy
     """
 
     def __init__(
@@ -153,7 +153,7 @@ class CFRSolver:
         self.regrets[player], self.avg_acc[player] = new_r, new_s
         return new_sigma
 
-    def iterate(self) -> None:
+    def step(self) -> None:
         """Run iteration t = self.iteration + 1: one pass per player, in order 0..N-1."""
         t = self.iteration + 1
         deferred = self._cuda is not None and self.validate
@@ -173,12 +173,6 @@ class CFRSolver:
             self._raise_deferred()
         self.iteration = t
 
-    def run(self, iterations: int, callback: Callable[["CFRSolver"], None] | None = None) -> None:
-        for _ in range(iterations):
-            self.iterate()
-            if callback is not None:
-                callback(self)
-
     # -- outputs ---------------------------------------------------------------------------
     def average_policy(self) -> np.ndarray:
         """sigma-bar: S normalized per infoset, uniform over legal actions on all-zero rows."""
@@ -191,15 +185,15 @@ class CFRSolver:
     def current_policy(self) -> np.ndarray:
         return to_numpy(self.policy).copy()
 
-    def exploitability(self, average: bool = True) -> float:
-        from solvers.best_response import exploitability
+    def gap(self) -> Metrics:
+        """Exact exploitability (NashConv / players) of the average policy, with the NashConv."""
+        return exploitability_record(self.tree, self.average_policy(), self.iteration)
 
+    def exploitability(self, average: bool = True) -> float:
         return exploitability(self.tree, self.average_policy() if average else self.current_policy(),
                               backend=self._br_backend())
 
     def nash_conv(self, average: bool = True) -> float:
-        from solvers.best_response import nash_conv
-
         return nash_conv(self.tree, self.average_policy() if average else self.current_policy(),
                          backend=self._br_backend())
 

@@ -2,38 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import inspect
-import sys
-from pathlib import Path
 
 from gtlearn.core.errors import GtlearnError
+from gtlearn.core.loading import load_object
 from solvers.cfr.rules import RULES, FunctionRule, Rule
 
 _FUNCTIONS = ("update_regrets", "policy_from_regrets", "accumulate_average")
-
-
-def load_object(spec: str, kind: str = "rule"):
-    """Import ``NAME`` from the Python file in ``"path/to/file.py:NAME"``."""
-    if ":" not in spec:
-        raise GtlearnError(f"{kind} file must be given as path/to/file.py:Name, got {spec!r}")
-    path_str, name = spec.rsplit(":", 1)
-    path = Path(path_str)
-    if not path.is_file():
-        raise GtlearnError(f"{kind} file {path} does not exist")
-    module_name = f"gtlearn_user_{kind}_{abs(hash(path.resolve()))}"
-    loader_spec = importlib.util.spec_from_file_location(module_name, path)
-    if loader_spec is None or loader_spec.loader is None:
-        raise GtlearnError(f"cannot import {path} as a Python module")
-    module = importlib.util.module_from_spec(loader_spec)
-    sys.modules[module_name] = module
-    try:
-        loader_spec.loader.exec_module(module)
-    except Exception as exc:
-        raise GtlearnError(f"importing {path} failed: {type(exc).__name__}: {exc}") from exc
-    if not hasattr(module, name):
-        raise GtlearnError(f"{path} defines no {name!r}")
-    return getattr(module, name), module
 
 
 def make_rule(rule: str | Rule | type, **kwargs) -> Rule:
@@ -47,12 +22,12 @@ def make_rule(rule: str | Rule | type, **kwargs) -> Rule:
     if inspect.isclass(rule) and issubclass(rule, Rule):
         return rule(**kwargs)
     if isinstance(rule, str):
-        key = rule.strip().lower()
-        if key in RULES:
+        if rule in RULES:
+            entry = RULES[rule]
             try:
-                return RULES[key](**kwargs)
+                return entry.cls(**kwargs)
             except TypeError as exc:
-                raise GtlearnError(f"bad parameters for rule {key!r}: {exc}") from exc
+                raise GtlearnError(f"bad parameters for rule {entry.name!r}: {exc}") from exc
         if ":" in rule and rule.split(":", 1)[0].endswith(".py"):
             obj, _ = load_object(rule, "rule")
             if inspect.isclass(obj):
@@ -64,7 +39,8 @@ def make_rule(rule: str | Rule | type, **kwargs) -> Rule:
             if all(callable(getattr(obj, f, None)) for f in _FUNCTIONS):
                 return FunctionRule(*(getattr(obj, f) for f in _FUNCTIONS), name=rule.rsplit(":", 1)[1])
             raise GtlearnError(f"{rule} is not a rule: it must define {', '.join(_FUNCTIONS)}")
-        raise GtlearnError(
-            f"unknown rule {rule!r}; built-in rules: {', '.join(RULES)}, vad-cfr-reference; or give path/to/file.py:Name"
-        )
+        try:
+            RULES.resolve(rule)
+        except GtlearnError as exc:  # the registry's message lists the built-in ids
+            raise GtlearnError(f"{exc}, vad-cfr-reference; or give path/to/file.py:Name") from None
     raise GtlearnError(f"cannot make a rule from {rule!r}")

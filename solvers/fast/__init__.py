@@ -201,7 +201,7 @@ _CHECK_MESSAGES = {
 
 
 def check_rule_output(arr, legal: np.ndarray, cumulative: bool) -> str | None:
-    """The rule-contract check of specs/cfr.md §3 in one compiled pass: None when ``arr`` is
+    """The rule-contract check of docs/cfr.md in one compiled pass: None when ``arr`` is
     valid, else the reason. Only for float64 NumPy arrays of ``legal``'s shape."""
     code = _kernels().check_rule_output(arr, legal, cumulative)
     return _CHECK_MESSAGES.get(int(code)) if code else None

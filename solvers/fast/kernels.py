@@ -193,7 +193,7 @@ def expected_values(parent, parent_player, edge_slot, chance_prob, terminal, pay
 
 @njit(cache=True, nogil=True)
 def check_rule_output(arr, legal, cumulative):
-    """0 if ``arr`` satisfies the rule contract (specs/cfr.md §3), else a code: 1 non-finite,
+    """0 if ``arr`` satisfies the rule contract (docs/cfr.md), else a code: 1 non-finite,
     2 non-zero on an illegal action, 3 negative probability, 4 a row not summing to 1."""
     n_inf, n_act = arr.shape
     for i in range(n_inf):

@@ -2,7 +2,7 @@
 
 PSRO: Lanctot et al. 2017, "A unified game-theoretic approach to multiagent reinforcement
 learning"; separate train/eval meta-solvers and the benchmark protocol: Li, Schultz, Hennes &
-Lanctot, arXiv:2602.16928 v1 (SHOR-PSRO). Normative text: specs/psro.md §2.
+Lanctot, arXiv:2602.16928 v1 (SHOR-PSRO). Conventions and deviations: docs/psro.md.
 
     Pi_p <- [uniform random policy];  M <- exact meta-game
     e_0 <- Expl(agg(Pi, ev(M)))
@@ -12,7 +12,7 @@ Lanctot, arXiv:2602.16928 v1 (SHOR-PSRO). Normative text: specs/psro.md §2.
         Pi_p.append(b_p)                         # no deduplication
         extend M exactly;  psi <- ev(M);  e_k <- Expl(agg(Pi, psi))
 
-Choices the paper leaves open (each a documented default, specs/psro.md §2):
+Choices the paper leaves open (each a documented default, docs/psro.md):
 * the initial population is the uniform random policy (OpenSpiel's ``PSROSolver``);
   ``initial_policy="best_response"`` starts from each player's first best response to uniform;
 * e_k is measured after the expansion;
@@ -27,7 +27,7 @@ profile equals the last evaluated profile, the best responses computed for the e
 Checkpoints: :meth:`PSROSolver.state_dict` holds everything the next iteration reads (the
 populations, their realization weights, the meta-game, both meta-solvers' ``state`` -- SHOR's
 annealing call counter included --, the last evaluation profile and its best responses, and
-the history) as plain arrays; :func:`run_psro` saves it atomically every ``checkpoint_every``
+the history) as plain arrays; :func:`gtlearn.core.driver.drive` saves it atomically every ``checkpoint_every``
 iterations and a resumed run continues to bit-identical numbers.
 """
 
@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 
 import numpy as np
@@ -85,7 +84,7 @@ class PSROSolver:
     """PSRO on a compiled game tree with an exact oracle and exact meta-game payoffs.
 
     >>> solver = PSROSolver(compile_game("kuhn_poker"), PSROConfig("nash"))
-    >>> solver.run(20)[-1].exploitability
+    >>> drive(solver, 20).final_gap      # gtlearn.core.driver
     """
 
     def __init__(self, tree: GameTree, config: PSROConfig | None = None, **kwargs) -> None:
@@ -184,7 +183,7 @@ class PSROSolver:
         self._br_cache = (psi, brs)
         return rec
 
-    def iterate(self) -> IterationRecord:
+    def step(self) -> None:
         t = self.iteration + 1
         rec = IterationRecord(t, np.nan, np.nan, 0)
         t0 = time.perf_counter()
@@ -204,14 +203,10 @@ class PSROSolver:
         self.iteration = t
         rec.population = self.meta_game.sizes[0]
         self.history.append(self._evaluate(rec))
-        return rec
 
-    def run(self, iterations: int, on_step: Callable[[IterationRecord], None] | None = None) -> list[IterationRecord]:
-        while self.iteration < iterations:
-            rec = self.iterate()
-            if on_step is not None:
-                on_step(rec)
-        return self.history
+    def gap(self) -> Metrics:
+        """e_k: the exact exploitability of the evaluation profile, measured after each expansion."""
+        return self.history[-1].metrics()
 
     # -- checkpoints ------------------------------------------------------------------------
     STATE_VERSION = 1
@@ -281,45 +276,10 @@ class PSROSolver:
         self._last_eval_output = (self.meta_game.sizes, [w.copy() for w in eval_profile])
         self._br_cache = (eval_profile, brs)
 
-    @property
-    def exploitability(self) -> float:
-        return self.history[-1].exploitability
-
-    def policy(self) -> np.ndarray:
-        """The evaluation solver's profile agg(Pi, psi) as a behaviour policy."""
+    def average_policy(self) -> np.ndarray:
+        """The evaluation meta-solver's profile agg(Pi, psi) as a behaviour policy: PSRO's output."""
         return self.profile_policy(self.eval_profile)
 
-
-def run_psro(tree: GameTree, iterations: int = 100, *, run=None, on_step=None, checkpoint_every: int = 1,
-             solver: PSROSolver | None = None, **config) -> PSROSolver:
-    """Run PSRO to ``iterations`` iterations, logging every e_k to ``run`` (a gtlearn Run).
-
-    With a ``run`` the state is checkpointed atomically at iteration 0, every
-    ``checkpoint_every`` iterations and at the last one; a run opened with ``resume=True``
-    continues from its checkpoint (metrics logged after it are dropped and rewritten), so the
-    numbers equal those of a run done in one go. ``solver`` (else one built from ``config``)
-    must be freshly constructed or already at the checkpoint's state.
-    """
-    if checkpoint_every < 1:
-        raise GtlearnError(f"checkpoint_every must be at least 1, not {checkpoint_every}")
-    solver = solver or PSROSolver(tree, PSROConfig(**config))
-    if run is not None:
-        saved = run.load_checkpoint()
-        if saved is not None:
-            solver.load_state_dict(saved)
-            run.truncate_metrics(solver.iteration)
-        else:  # new, or stopped before its first checkpoint: start over
-            run.truncate_metrics(-1)
-            run.log(solver.history[0].metrics())
-            run.save_checkpoint(**solver.state_dict())
-
-    def step(rec):
-        if run is not None:
-            run.log(rec.metrics())
-            if rec.iteration % checkpoint_every == 0 or rec.iteration >= iterations:
-                run.save_checkpoint(**solver.state_dict())
-        if on_step is not None:
-            on_step(rec)
-
-    solver.run(iterations, step)
-    return solver
+    def current_policy(self) -> np.ndarray:
+        """The same profile: PSRO keeps no iterate apart from its evaluated mixture."""
+        return self.average_policy()

@@ -1,4 +1,4 @@
-"""The exact best-response oracle and the population aggregator of PSRO (specs/psro.md §1, §3).
+"""The exact best-response oracle and the population aggregator of PSRO (docs/psro.md).
 
 * :func:`realization_weights`: x_p(I) at player p's infosets and x_p(z) at every terminal, the
   product of p's own action probabilities on the path (one forward sweep).

@@ -1,4 +1,4 @@
-"""Exact meta-game payoffs by realization weights over terminal histories (specs/psro.md §4).
+"""Exact meta-game payoffs by realization weights over terminal histories (docs/psro.md).
 
     M_p[j_0, ..., j_{N-1}] = sum_z c(z) u_p(z) prod_q x_q^{j_q}(z)
 

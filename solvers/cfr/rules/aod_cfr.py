@@ -1,7 +1,7 @@
 """AOD-CFR: the earlier evolved CFR variant of the CFR-discovery paper.
 
 Li, Schultz, Hennes & Lanctot (2026), arXiv:2602.16928 v1 (the CFR-discovery paper), appendix
-source listing of AOD-CFR; transcribed in specs/cfr.md §4.8. With i = t - 1, lambda = min(1, i / 500) and eps = 1e-9::
+source listing of AOD-CFR; transcribed in docs/cfr.md With i = t - 1, lambda = min(1, i / 500) and eps = 1e-9::
 
     alpha_t = 1 + 1.5 lambda,  beta_t = 0.5 - 0.5 lambda,  gamma_t = 1 + 4 lambda
     c(a)    = 1.1 (+,+) | 0.9 (+,-) | 0.7 (-,+) | 1.2 (-,-) | 1.0 otherwise,
@@ -18,7 +18,7 @@ Deviations: the published policy state is keyed by infoset, so the rule is per-i
 published regret and averaging components, called once per history by an OpenSpiel-style
 driver, would apply their discounts once per visited history (k times per iteration for an
 infoset with k histories). Here they are applied once per infoset and iteration, to the
-infoset-aggregated regret (specs/cfr.md §4.8), like the engine's other rules.
+infoset-aggregated regret (docs/cfr.md), like the engine's other rules.
 """
 
 from gtlearn.core.backend import namespace

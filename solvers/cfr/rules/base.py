@@ -1,4 +1,4 @@
-"""The rule interface shared by the CFR engine and the program search (specs/cfr.md §3).
+"""The rule interface shared by the CFR engine and the program search (docs/cfr.md).
 
 A CFR variant is a *rule*: three vectorized functions over all infosets of the updating
 player, called once per pass in this fixed order::

@@ -7,7 +7,7 @@ scheduled, over the planned horizon T (a constructor parameter, default 1000)::
     gamma_t = gamma0 - 5 (t - 1) / T,      gamma0 = 30
     S^t     = S^{t-1} ((t-1)/t)^{gamma_t} + x_p sigma^t          (form="factor", default)
 
-Deviations / open points (specs/cfr.md §4, marked unverified there): the schedule formula comes
+Deviations / open points (docs/cfr.md, marked unverified there): the schedule formula comes
 from a third-party transcription of eq. (4) of arXiv:2404.09097. Two readings are offered:
 ``form="factor"`` (gamma_t in the per-step decay, default) or ``form="weight"``
 (S^t = S^{t-1} + t^{gamma_t} x_p sigma^t, a direct weight); and ``index="t-1"`` (default) or

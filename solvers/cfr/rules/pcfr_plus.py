@@ -3,7 +3,7 @@
 Farina, Kroer & Sandholm (2021), "Faster Game Solving via Predictive Blackwell Approachability:
 Connecting Regret Matching and Mirror Descent", AAAI, arXiv:2007.14358.
 
-Per infoset and legal action, with 1-based t (specs/cfr.md §4)::
+Per infoset and legal action, with 1-based t (docs/cfr.md)::
 
     R^t         = [R^{t-1} + r^t]_+                      (regret matching+)
     sigma^{t+1} = RM([R^t + m^{t+1}]_+),  m^{t+1} = r^t   (prediction: the last regret)

@@ -3,7 +3,7 @@
 Li, Schultz, Hennes & Lanctot (2026), arXiv:2602.16928 v1 (the CFR-discovery paper). The
 formulas and constants are those of the appendix source listing (authoritative; the simplified
 abstraction of the paper's §4.2.1 differs in six points and is *not* implemented), transcribed
-in specs/cfr.md §5.2-5.3(a). With m = m^t(I) =
+in docs/cfr.md. With m = m^t(I) =
 max_a |r^t(I, a)| and 1-based t::
 
     E  = m if t == 1 else 0.1 m + 0.9 E                     volatility EWMA, per infoset
@@ -33,7 +33,7 @@ Infosets whose r is identically 0 still decay E and are still discounted.
 from gtlearn.core.backend import namespace
 from solvers.cfr.rules.base import Rule, regret_matching
 
-# Constants of the published listing (specs/cfr.md §5.2).
+# Constants of the published listing (docs/cfr.md).
 ALPHA0, BETA0, SENSITIVITY, NORMALISER, BOOST, EWMA = 1.5, -0.1, 0.5, 2.0, 1.1, 0.1
 REGRET_FLOOR = -20.0
 OPTIMISM0, OPTIMISM_DECAY, POLICY_POWER = 1.0, 100.0, 1.5

@@ -1,4 +1,4 @@
-"""Built-in PSRO meta-solvers and the loader for user meta-solver files (specs/psro.md §6).
+"""Built-in PSRO meta-solvers and the loader for user meta-solver files (docs/psro.md).
 
 ``make_meta_solver(spec, slot)`` accepts a built-in id (``uniform``, ``nash``, ``prd``, ``rm``,
 ``alpharank``, ``shor-train``, ``shor-eval``; ``shor`` means the SHOR solver of the slot), a
@@ -13,6 +13,8 @@ from __future__ import annotations
 import inspect
 
 from gtlearn.core.errors import GtlearnError
+from gtlearn.core.loading import load_object
+from gtlearn.core.registry import Registry
 from solvers.psro.meta_solvers.alpharank import AlphaRank
 from solvers.psro.meta_solvers.base import FunctionMetaSolver, MetaSolver, normalise
 from solvers.psro.meta_solvers.nash import Nash
@@ -21,16 +23,18 @@ from solvers.psro.meta_solvers.rm import RM
 from solvers.psro.meta_solvers.shor import SHOREval, SHORTrain
 from solvers.psro.meta_solvers.uniform import Uniform
 
-META_SOLVERS: dict[str, type[MetaSolver]] = {
-    "uniform": Uniform,
-    "nash": Nash,
-    "prd": PRD,
-    "rm": RM,
-    "alpharank": AlphaRank,
-    "shor-train": SHORTrain,
-    "shor-eval": SHOREval,
-}
-_ALIASES = {"alpha-rank": "alpharank", "alpha_rank": "alpharank"}
+# meta-solver id -> Entry(cls); parameters are constructor keywords (docs/psro.md).
+META_SOLVERS = Registry("meta-solver")
+for _name, _cls, _aliases in (
+    ("uniform", Uniform, ()),
+    ("nash", Nash, ()),
+    ("prd", PRD, ()),
+    ("rm", RM, ()),
+    ("alpharank", AlphaRank, ("alpha-rank", "alpha_rank")),
+    ("shor-train", SHORTrain, ()),
+    ("shor-eval", SHOREval, ()),
+):
+    META_SOLVERS.add(_name, _cls, aliases=_aliases)
 
 __all__ = [
     "META_SOLVERS",
@@ -56,17 +60,16 @@ def make_meta_solver(spec, slot: str, **kwargs) -> MetaSolver:
     elif inspect.isclass(spec) and issubclass(spec, MetaSolver):
         solver = spec(**kwargs)
     elif isinstance(spec, str):
-        key = _ALIASES.get(spec.strip().lower(), spec.strip().lower())
+        key = spec.strip().lower()
         if key == "shor":
             key = f"shor-{slot}"
         if key in META_SOLVERS:
+            entry = META_SOLVERS[key]
             try:
-                solver = META_SOLVERS[key](**kwargs)
+                solver = entry.cls(**kwargs)
             except TypeError as exc:
-                raise GtlearnError(f"bad parameters for meta-solver {key!r}: {exc}") from exc
+                raise GtlearnError(f"bad parameters for meta-solver {entry.name!r}: {exc}") from exc
         elif ":" in spec and spec.split(":", 1)[0].endswith(".py"):
-            from solvers.cfr.loading import load_object
-
             obj, _ = load_object(spec, "meta-solver")
             name = spec.rsplit(":", 1)[1]
             if inspect.isclass(obj) and issubclass(obj, MetaSolver):
@@ -78,9 +81,10 @@ def make_meta_solver(spec, slot: str, **kwargs) -> MetaSolver:
             else:
                 raise GtlearnError(f"{spec} is neither a MetaSolver nor a function")
         else:
-            raise GtlearnError(
-                f"unknown meta-solver {spec!r}; built-in: shor, {', '.join(META_SOLVERS)}; or give path/to/file.py:Name"
-            )
+            try:
+                META_SOLVERS.resolve(spec)
+            except GtlearnError as exc:  # the registry's message lists the built-in ids
+                raise GtlearnError(f"{exc}, shor; or give path/to/file.py:Name") from None
     else:
         raise GtlearnError(f"cannot make a meta-solver from {spec!r}")
     if slot not in solver.slots:

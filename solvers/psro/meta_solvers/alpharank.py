@@ -9,7 +9,7 @@ has probability eta * rho(s -> s'), eta = 1 / sum_k (n_k - 1), with the fixation
 f = M_k[s], f' = M_k[s']; the self-loop takes the rest. The meta-strategy of player k is
 its marginal of the stationary distribution.
 
-Choices (the paper of SHOR-PSRO does not state its alpha-Rank settings; specs/psro.md §6.5):
+Choices (the paper of SHOR-PSRO does not state its alpha-Rank settings; docs/psro.md):
 * payoffs are divided by the meta-game's largest absolute payoff before ranking, so that
   ``alpha`` is scale-free (chip-valued poker and win/loss games share one alpha);
 * alpha = 100, m = 50 (OpenSpiel's default population size);

@@ -1,4 +1,4 @@
-"""The meta-solver interface of specs/psro.md §6.
+"""The meta-solver interface of docs/psro.md
 
 A meta-solver maps a meta-game (one payoff tensor per player, see :mod:`games.matrix`) to one
 non-negative weight vector per player. The PSRO loop owns one instance per slot and run:
@@ -87,7 +87,7 @@ class MetaSolver:
 
 
 class FunctionMetaSolver(MetaSolver):
-    """Wraps user functions with the signatures of specs/psro.md §6:
+    """Wraps user functions with the signatures of docs/psro.md:
     ``train(payoffs, t, state)`` and ``evaluate(payoffs, state)``."""
 
     def __init__(self, fn: Callable, slot: str, name: str = "user") -> None:
@@ -104,7 +104,7 @@ class FunctionMetaSolver(MetaSolver):
 
 
 def normalise(weights, sizes: tuple[int, ...], who: str = "meta-solver") -> list[np.ndarray]:
-    """The engine's normalisation (specs/psro.md §2): each vector divided by its sum, uniform
+    """The engine's normalisation (docs/psro.md): each vector divided by its sum, uniform
     for an all-zero vector; negative, non-finite or wrongly shaped output is rejected."""
     if not isinstance(weights, (list, tuple)) or len(weights) != len(sizes):
         raise GtlearnError(f"{who} must return a list of {len(sizes)} weight vectors")

@@ -1,7 +1,7 @@
 """Nash meta-solver for two-player constant-sum meta-games, by linear programming (HiGHS).
 
 The row player solves max v s.t. x^T M_0[:, j] >= v for all j, sum x = 1, x >= 0; the column
-player min w s.t. M_0[i, :] y <= w for all i, sum y = 1, y >= 0 (specs/psro.md §6.2). LP
+player min w s.t. M_0[i, :] y <= w for all i, sum y = 1, y >= 0 (docs/psro.md). LP
 round-off negatives are clipped to 0 and the vectors renormalised, as OpenSpiel's
 ``nash_strategy`` does. With several equilibria the one returned is HiGHS's (dual simplex)
 vertex; OpenSpiel's cvxpy/ECOS interior-point solver may return another one.

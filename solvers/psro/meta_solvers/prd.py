@@ -1,5 +1,5 @@
 """Projected replicator dynamics (Lanctot et al. 2017, "A unified game-theoretic approach to
-multiagent reinforcement learning"), with OpenSpiel's defaults (specs/psro.md §6.3).
+multiagent reinforcement learning"), with OpenSpiel's defaults (docs/psro.md).
 
 From uniform strategies, ``iterations`` simultaneous (Jacobi) steps
 ``x_p <- x_p + dt x_p (u_p - x_p.u_p)``, every entry floored at ``gamma``, renormalised; the
@@ -13,10 +13,10 @@ and the starting point is excluded from the average (OpenSpiel's averager includ
 
 from __future__ import annotations
 
+import solvers.psro.meta_solvers._fast as _fast
 from games.matrix import contract_others
 from gtlearn.core.backend import namespace
 from gtlearn.core.errors import GtlearnError
-from solvers.psro.meta_solvers import _fast
 from solvers.psro.meta_solvers.base import MetaSolver
 
 

@@ -1,5 +1,5 @@
 """Regret matching on the meta-game (Hart & Mas-Colell 2000), with the defaults of OpenSpiel's
-``regret_matching.py`` (specs/psro.md §6.4).
+``regret_matching.py`` (docs/psro.md).
 
 Initial regrets 1e-6, uniform start, ``iterations`` simultaneous (Jacobi) steps
 ``R_p += u_p - x_p.u_p``; ``x_p = gamma/n_p + (1-gamma) [R_p]_+ / sum [R_p]_+`` (uniform when no
@@ -9,9 +9,9 @@ averager also includes the uniform starting point (the one deviation, tested).
 
 from __future__ import annotations
 
+import solvers.psro.meta_solvers._fast as _fast
 from games.matrix import contract_others
 from gtlearn.core.backend import namespace
-from solvers.psro.meta_solvers import _fast
 from solvers.psro.meta_solvers.base import MetaSolver
 
 INITIAL_REGRET = 1e-6

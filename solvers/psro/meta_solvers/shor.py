@@ -1,6 +1,6 @@
 """SHOR-PSRO meta-solvers: Smoothed Hybrid Optimistic Regret (Li, Schultz, Hennes & Lanctot,
 "Discovering multiagent learning algorithms with large language models", arXiv:2602.16928 v1;
-the appendix source listing is authoritative, specs/psro.md §6.6).
+the appendix source listing is authoritative, docs/psro.md).
 
 One inner solver H(M; L, lambda, tau, mu, c, norm, avg) serves both slots. Per player: strategy
 sigma (uniform), accumulated positive regret Q = 0, previous centred gain g_hat = 0, running sum
@@ -24,16 +24,16 @@ in-text abstraction (1000 + 20 n, no clipping) is not what is implemented.
 
 from __future__ import annotations
 
+import solvers.psro.meta_solvers._fast as _fast
 from games.matrix import contract_others
 from gtlearn.core.backend import namespace
-from solvers.psro.meta_solvers import _fast
 from solvers.psro.meta_solvers.base import MetaSolver
 
 ANNEAL_CALLS = 75
 
 
 def shor_inner(payoffs, iterations, lam, tau, mu, c, norm=True, avg=True, fast=True):
-    """The inner solver H of specs/psro.md §6.6 (array code on any ``xp``)."""
+    """The inner solver H of docs/psro.md (array code on any ``xp``)."""
     xp = namespace(payoffs[0])
     shape = tuple(payoffs[0].shape)
     if any(n == 0 for n in shape):

@@ -1,7 +1,7 @@
 """``vad-cfr-reference``: VAD-CFR's published components driven per history (slow, pure Python).
 
 Li, Schultz, Hennes & Lanctot (2026), arXiv:2602.16928 v1, appendix source listing of VAD-CFR;
-specs/cfr.md §5.2-5.3(b). The paper publishes three components (regret accumulator, policy
+docs/cfr.md. The paper publishes three components (regret accumulator, policy
 from regrets, average-policy accumulator) that receive *a node, one regret vector and a 0-based
 iteration number*, and whose averaging reach refers to "the current history", but not the
 traversal that calls them. This module supplies the OpenSpiel-style traversal that the interface
@@ -19,7 +19,7 @@ points to, so that the published semantics can be compared with the vectorized p
   discount and the -20 cap therefore act once per visited history, and average weights use the
   m of each history.
 
-Switches (each an open point of the paper, specs/cfr.md §5.3; defaults first):
+Switches (each an open point of the paper, docs/cfr.md; defaults first):
 
 * ``policy_write="after_pass"`` (the pass uses a fixed sigma^t; the last visit of an infoset
   decides its sigma^{t+1}) | ``"immediate"`` (the new policy is written at once and seen by the
@@ -49,6 +49,8 @@ import numpy as np
 
 from games.tree import CHANCE, TERMINAL, GameTree
 from gtlearn.core.errors import GtlearnError
+from gtlearn.core.metrics import Metrics
+from solvers.best_response import exploitability, exploitability_record
 from solvers.cfr.rules.vad_cfr import (
     ALPHA0,
     BETA0,
@@ -205,18 +207,12 @@ class VADCFRReference:
         return {"policy_write": self.policy_write, "index_base": self.index_base,
                 "granularity": self.granularity, "ewma": self.ewma, "warmup": self.warmup}
 
-    def iterate(self) -> None:
+    def step(self) -> None:
         t = self.iteration + 1
         iteration_number = t - 1 if self.index_base == 0 else t
         for p in range(self.num_players):
             self._pass(p, iteration_number)
         self.iteration = t
-
-    def run(self, iterations: int, callback=None) -> None:
-        for _ in range(iterations):
-            self.iterate()
-            if callback is not None:
-                callback(self)
 
     def _array(self, rows: list[list[float]]) -> np.ndarray:
         out = np.zeros(self.tree.legal.shape)
@@ -238,9 +234,11 @@ class VADCFRReference:
         return self._array([node.regret for node in self.nodes])
 
     def exploitability(self, average: bool = True) -> float:
-        from solvers.best_response import exploitability
-
         return exploitability(self.tree, self.average_policy() if average else self.current_policy())
+
+    def gap(self) -> Metrics:
+        """Exact exploitability (NashConv / players) of the average policy."""
+        return exploitability_record(self.tree, self.average_policy(), self.iteration)
 
     def state_dict(self) -> dict[str, np.ndarray]:
         comps = self._components if self.ewma == "per_infoset" else self._components[:1]
@@ -328,20 +326,3 @@ class VADCFRReference:
         else:
             self._visit(infoset, rho, reach[p], sigma)
         return value
-
-
-def make_solver(tree: GameTree, rule: str, **kwargs):
-    """``VADCFRReference`` for the id ``vad-cfr-reference`` (rule parameters are its switches),
-    else the vectorized :class:`~solvers.cfr.engine.CFRSolver` (``kwargs`` as its own)."""
-    from solvers.cfr.engine import CFRSolver
-
-    if isinstance(rule, str) and rule.strip().lower() in REFERENCE_RULES:
-        if kwargs.get("device", "cpu") != "cpu":
-            raise GtlearnError("vad-cfr-reference is pure Python and runs on the CPU only")
-        if not kwargs.get("alternating", True):
-            raise GtlearnError("vad-cfr-reference has alternating updates only")
-        try:
-            return VADCFRReference(tree, **(kwargs.get("rule_kwargs") or {}))
-        except TypeError as exc:
-            raise GtlearnError(f"bad parameters for vad-cfr-reference: {exc}") from exc
-    return CFRSolver(tree, rule=rule, **kwargs)

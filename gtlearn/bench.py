@@ -79,7 +79,7 @@ class _Ours:
         self.solver = CFRSolver(tree, rule="cfr+", backend=backend)
 
     def step(self):
-        self.solver.iterate()
+        self.solver.step()
 
 
 class _OpenSpiel:
@@ -207,29 +207,29 @@ def bench_game(game_string: str, cfg: BenchConfig, log=print) -> GameResult:
 
 
 def bench_vad(cfg: BenchConfig, log=print) -> dict:
-    """``cfg.vad_iterations`` iterations of VAD-CFR (CFR+ if the rule is absent) with exact
+    """``cfg.vad_iterations`` iterations of VAD-CFR with exact
     exploitability every ``cfg.vad_eval_every`` iterations, timed end to end."""
     from games.tree import compile_game
-    from solvers.cfr.driver import solve
-    from solvers.cfr.rules import RULES
+    from gtlearn.core.driver import drive
+    from solvers.cfr.engine import CFRSolver
 
-    rule = "vad-cfr" if "vad-cfr" in RULES else "cfr+"
+    rule = "vad-cfr"
     t0 = time.perf_counter()
     tree = compile_game(cfg.vad_game)
     compile_s = time.perf_counter() - t0
     t0, c0 = time.perf_counter(), time.process_time()
-    result = solve(tree, rule, cfg.vad_iterations, eval_every=cfg.vad_eval_every)
+    result = drive(CFRSolver(tree, rule), cfg.vad_iterations, eval_every=cfg.vad_eval_every)
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     out = {
         "game": cfg.vad_game, "rule": rule, "iterations": cfg.vad_iterations, "eval_every": cfg.vad_eval_every,
-        "evaluations": len(result.iterations), "wall_s": wall, "cpu_s": cpu, "iterating_s": result.seconds_iterating,
+        "evaluations": len(result.iterations), "wall_s": wall, "cpu_s": cpu, "iterating_s": result.seconds_stepping,
         "evaluating_s": result.seconds_evaluating, "compile_or_load_s": compile_s,
-        "final_exploitability": result.final_exploitability, "backend": result.solver.backend,
+        "final_exploitability": result.final_gap, "backend": result.solver.backend,
         "bytes_per_node": tree.nbytes() / tree.num_nodes, "nodes": tree.num_nodes,
     }
     log(f"{rule} x{cfg.vad_iterations} on {cfg.vad_game}: {wall:.1f} s wall "
-        f"({result.seconds_iterating:.1f} s iterating, {result.seconds_evaluating:.1f} s evaluating), "
-        f"final exploitability {result.final_exploitability:.3e}")
+        f"({result.seconds_stepping:.1f} s iterating, {result.seconds_evaluating:.1f} s evaluating), "
+        f"final exploitability {result.final_gap:.3e}")
     return out
 
 
