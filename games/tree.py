@@ -196,21 +196,57 @@ def compile_tree(game, game_string: str | None = None, *, max_nodes: int | None 
             raise GameTooLargeError(
                 f"game {game_string!r} is estimated at {estimate:,.0f} nodes, over the limit of {max_nodes:,}"
             )
+    return _level_order(_enumerate(game, game_string, max_nodes), game_string)
+
+
+@dataclass
+class _Enumeration:
+    """The tree as the depth-first walk found it (pre-order), before level ordering."""
+
+    n_players: int
+    parent: array
+    player: array
+    infoset: array
+    action_index: array
+    chance_prob: array
+    terminal: array
+    depth: array
+    payoffs: list
+    infoset_ids: dict
+    infoset_actions: list
+    infoset_player: list
+    infoset_depths: list
+    infoset_own_depth: list
+    rep_node: list
+
+    def infoset_of(self, key: str, legal: list[int], q: int, node: int, d: int, own: tuple, game_string: str) -> int:
+        """The id of the infoset ``key`` (numbered in first-visit order), checking its actions."""
+        iid = self.infoset_ids.get(key)
+        if iid is None:
+            iid = self.infoset_ids[key] = len(self.infoset_actions)
+            self.infoset_actions.append(legal)
+            self.infoset_player.append(q)
+            self.infoset_depths.append({d})
+            self.infoset_own_depth.append(own[q])
+            self.rep_node.append(node)
+        else:
+            if self.infoset_actions[iid] != legal:
+                raise GtlearnError(f"game {game_string!r}: infoset {key!r} has inconsistent legal actions")
+            self.infoset_depths[iid].add(d)
+        return iid
+
+
+def _enumerate(game, game_string: str, max_nodes: int) -> _Enumeration:
+    """Walk the game depth-first (pre-order), recording every node and numbering infosets."""
     n_players = game.num_players()
     try:
         perfect_info = not game.get_type().provides_information_state_string
     except AttributeError:
         perfect_info = False
-    parent, player, infoset, action_index, chance_prob, terminal, depth = (
-        array("i"), array("b"), array("i"), array("h"), array("d"), array("i"), array("i"),
-    )
-    payoffs: list[list[float]] = []
-    infoset_ids: dict[str, int] = {}
-    infoset_actions: list[list[int]] = []
-    infoset_player: list[int] = []
-    infoset_depths: list[set[int]] = []
-    infoset_own_depth: list[int] = []
-    rep_node: list[int] = []
+    e = _Enumeration(n_players, array("i"), array("b"), array("i"), array("h"), array("d"), array("i"), array("i"),
+                     [], {}, [], [], [], [], [])
+    parent, player, infoset, action_index, chance_prob, terminal, depth, payoffs = (
+        e.parent, e.player, e.infoset, e.action_index, e.chance_prob, e.terminal, e.depth, e.payoffs)
 
     # Depth-first pre-order; own_counts[q] = decisions of q on the path (for own_depth).
     stack = [(game.new_initial_state(), -1, 0, 1.0, 0, (0,) * n_players)]
@@ -244,25 +280,22 @@ def compile_tree(game, game_string: str | None = None, *, max_nodes: int | None 
                 raise GtlearnError(f"game {game_string!r} has a simultaneous node after wrapping; cannot compile")
             key = state.history_str() if perfect_info else state.information_state_string(q)
             legal = state.legal_actions()
-            iid = infoset_ids.get(key)
-            if iid is None:
-                iid = infoset_ids[key] = len(infoset_actions)
-                infoset_actions.append(legal)
-                infoset_player.append(q)
-                infoset_depths.append({d})
-                infoset_own_depth.append(own[q])
-                rep_node.append(idx)
-            else:
-                if infoset_actions[iid] != legal:
-                    raise GtlearnError(f"game {game_string!r}: infoset {key!r} has inconsistent legal actions")
-                infoset_depths[iid].add(d)
             player.append(q)
-            infoset.append(iid)
+            infoset.append(e.infoset_of(key, legal, q, idx, d, own, game_string))
             child_own = own[:q] + (own[q] + 1,) + own[q + 1 :]
             for k, action in enumerate(legal):
                 children.append((state.child(action), idx, k, 1.0, d + 1, child_own))
         stack.extend(reversed(children))
 
+    return e
+
+
+def _level_order(e: _Enumeration, game_string: str) -> GameTree:
+    """Renumber nodes level by level and infosets player by player into a :class:`GameTree`."""
+    (n_players, parent, player, infoset, action_index, chance_prob, terminal, depth, payoffs, infoset_ids,
+     infoset_actions, infoset_player, infoset_depths, infoset_own_depth, rep_node) = (
+        e.n_players, e.parent, e.player, e.infoset, e.action_index, e.chance_prob, e.terminal, e.depth, e.payoffs,
+        e.infoset_ids, e.infoset_actions, e.infoset_player, e.infoset_depths, e.infoset_own_depth, e.rep_node)
     parent_a = np.frombuffer(parent, dtype=np.int32).copy()
     depth_a = np.frombuffer(depth, dtype=np.int32)
     # Stable sort by depth: DFS pre-order keeps each node's children contiguous and ordered.
