@@ -9,7 +9,7 @@ Steps (each prints one clearly labelled block; the exit status is non-zero if an
 4. CFR+ time per iteration on liars_dice (target <= 1 ms) and leduc_poker(players=3) (target
    <= 10 ms) for backends "cuda" (fused kernels, the default) and "cupy" (reference code on
    CuPy), median of 5 rounds after warm-up, with the compiled CPU path timed in the same run
-   for comparison. Writes experiments/results/gpu_bench_check.json.
+   for comparison. Writes gpu_bench_check.json into experiments/results/.
 
 Needs the project's CPU dependencies (numpy, open_spiel, numba, pytest) in the running Python.
 """
