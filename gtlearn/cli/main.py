@@ -4,14 +4,14 @@ Each verb lives in its own module of ``gtlearn.cli``. Those modules import only
 typer and the gtlearn core at import time; the heavy packages (games, solvers, alignment,
 evolve) are imported inside the command functions, so ``gtlearn --help`` stays fast.
 
-User errors (:class:`gtlearn.core.errors.GtlearnError`) print one line and exit with status 2.
+Exit statuses: 0 success; 2 a usage or input error (one ``error:`` line); 130 interrupted
+(Ctrl-C: ``interrupted`` and, for a resumable run, the ``--resume`` command); 1 an internal error
+(one line and the path of the saved traceback). See :mod:`gtlearn.cli.errors`.
 """
 
 from __future__ import annotations
 
 import typer
-
-from gtlearn.core.errors import GtlearnError
 
 app = typer.Typer(
     name="gtlearn",
@@ -47,26 +47,7 @@ _register()
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the console script; returns the exit status."""
-    try:
-        app(args=argv, standalone_mode=False)
-    except GtlearnError as exc:
-        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
-        return 2
-    except KeyboardInterrupt:
-        typer.secho("interrupted", err=True)
-        return 130
-    except Exception as exc:  # click's usage errors and aborts
-        import click
+    """Entry point of the console script; returns the exit status (see :mod:`gtlearn.cli.errors`)."""
+    from gtlearn.cli.errors import run_cli
 
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            return exc.exit_code if exc.exit_code else 2
-        if isinstance(exc, click.exceptions.Abort):
-            return 1
-        if isinstance(exc, click.exceptions.Exit):
-            return exc.exit_code
-        raise
-    return 0
-
-
+    return run_cli(app, argv)

@@ -36,6 +36,7 @@ def psro(
 
     from games.openspiel import resolve_game_string
     from games.tree import compile_game
+    from gtlearn.cli.errors import resumable
     from gtlearn.core.backend import get_xp
     from gtlearn.core.driver import drive
     from gtlearn.core.errors import GtlearnError
@@ -68,6 +69,7 @@ def psro(
         "iterations": iterations, "initial_policy": initial_policy, "seed": seed, "device": device,
         "checkpoint_every": checkpoint_every, "tree": {"nodes": tree.num_nodes, "infosets": tree.num_infosets},
     }, resume=resume, overwrite=overwrite, resume_may_change=("iterations", "checkpoint_every"))
+    resumable(run.dir)
     console = Console(stderr=True)
     console.print(f"[bold]{game_string}[/]: {tree.num_nodes:,} nodes, {tree.num_infosets:,} infosets; "
                   f"train {solver.train_solver!r}, eval {solver.eval_solver!r}")

@@ -32,6 +32,7 @@ def solve(
 
     from games.openspiel import resolve_game_string
     from games.tree import compile_game
+    from gtlearn.cli.errors import resumable
     from gtlearn.core.backend import get_xp
     from gtlearn.core.driver import drive
     from gtlearn.core.run import Run
@@ -57,6 +58,7 @@ def solve(
         "alternating": not simultaneous, "tree": {"nodes": tree.num_nodes, "infosets": tree.num_infosets},
     }
     run = Run(out, config, resume=resume, overwrite=overwrite)
+    resumable(run.dir)
     console = Console(stderr=True)
     console.print(f"[bold]{game_string}[/]: {tree.num_nodes:,} nodes, {tree.num_infosets:,} infosets; rule {solver.rule!r}")
     start_iteration = int((run.load_checkpoint() or {}).get("iteration", 0))

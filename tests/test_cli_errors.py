@@ -1,0 +1,100 @@
+"""One error path for the whole CLI (gtlearn/cli/errors.py): usage errors, user errors,
+Ctrl-C and internal errors, checked on the installed console script and in-process."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from gtlearn.cli import main
+from gtlearn.cli.errors import resume_command
+
+GTLEARN = [sys.executable, "-m", "gtlearn.cli"]
+
+
+def run(args: list[str], **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run(GTLEARN + args, capture_output=True, text=True, timeout=300, **kwargs)
+
+
+def error_lines(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if line.startswith("error:")]
+
+
+@pytest.mark.parametrize("args", [
+    [],
+    ["solve"],
+    ["sovle", "kuhn_poker"],
+    ["solve", "kuhn_poker", "--bogus-flag"],
+    ["solve", "kuhn_poker", "--iterations", "ten"],
+    ["align", "tabular", "--beta", "abc"],
+    ["werewolf", "eval"],
+    ["evolve"],
+])
+def test_usage_errors_are_usage_plus_one_error_line(args):
+    res = run(args)
+    assert res.returncode == 2, res.stderr
+    assert "Traceback" not in res.stderr and "Traceback" not in res.stdout
+    assert len(error_lines(res.stderr)) == 1, res.stderr
+    assert "Usage: gtlearn" in res.stderr
+
+
+def test_mistyped_verb_gets_a_suggestion():
+    res = run(["sovle", "kuhn_poker"])
+    assert "did you mean 'solve'" in error_lines(res.stderr)[0].lower()
+
+
+def test_the_error_path_does_not_need_the_click_package():
+    # typer >= 0.28 bundles click and does not install it: the CLI must not import it
+    code = ("import sys; sys.modules['click'] = None; from gtlearn.cli import main; "
+            "sys.exit(main(['solve', 'kuhn_poker', '--bogus-flag']))")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 2 and len(error_lines(res.stderr)) == 1, res.stderr
+
+
+def test_internal_error_is_one_line_and_a_saved_traceback(monkeypatch, capsys, tmp_path):
+    import games.openspiel
+
+    def broken(game):
+        raise ZeroDivisionError("boom")
+
+    monkeypatch.setenv("GTLEARN_CACHE", str(tmp_path))
+    monkeypatch.setattr(games.openspiel, "resolve_game_string", broken)
+    assert main(["solve", "kuhn_poker", "--out", str(tmp_path / "run")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("internal error: ZeroDivisionError: boom (traceback saved to ")
+    saved = Path(err[0].split("traceback saved to ")[1].rstrip(")"))
+    assert saved.is_file() and "ZeroDivisionError" in saved.read_text() and saved.parent == tmp_path / "crashes"
+
+
+def test_resume_command_keeps_the_arguments():
+    argv = ["solve", "leduc_poker", "-n", "50", "--overwrite", "--algo", "dcfr"]
+    assert resume_command(argv, "runs/x y") == "gtlearn solve leduc_poker -n 50 --algo dcfr --out 'runs/x y' --resume"
+    assert resume_command(["psro", "g", "--out", "d", "--resume"], "d") == "gtlearn psro g --out d --resume"
+
+
+@pytest.mark.parametrize("verb", [["solve", "leduc_poker", "-n", "1000000", "--eval-every", "500"],
+                                  ["psro", "leduc_poker", "--train-meta", "prd", "-n", "100000"]])
+def test_ctrl_c_exits_130_and_says_how_to_resume(verb, tmp_path):
+    out = tmp_path / "run"
+    proc = subprocess.Popen(GTLEARN + verb + ["-q", "--out", str(out)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not (out / "checkpoint.npz").exists() and time.time() < deadline:
+        time.sleep(0.2)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    lines = err.strip().splitlines()
+    assert "interrupted" in lines and "Traceback" not in err
+    hint = next(line for line in lines if line.startswith("resume with: "))
+    resume = shlex.split(hint[len("resume with: "):])
+    assert resume[0] == "gtlearn" and resume[-1] == "--resume" and str(out) in resume
+    assert os.path.exists(out / "config.json")
