@@ -29,8 +29,10 @@ keyed by the game string and :data:`COMPILER_VERSION`.
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import random
+import time
 from array import array
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -44,6 +46,9 @@ COMPILER_VERSION = "1"
 CHANCE = -1
 TERMINAL = -2
 DEFAULT_MAX_NODES = int(os.environ.get("GTLEARN_MAX_NODES", 5_000_000))
+PROGRESS_EVERY = 20_000  # nodes between progress reports while compiling
+PROJECTION_AFTER_S = 3.0  # a walk projected over the limit is stopped after this many seconds
+PROJECTION_MARGIN = 1.5
 
 
 def cache_dir() -> Path:
@@ -153,8 +158,12 @@ def estimate_tree_size(game, probes: int = 256, seed: int = 0) -> float:
     return total / probes
 
 
-def compile_game(game_string: str, *, max_nodes: int | None = None, use_cache: bool = True) -> GameTree:
-    """Compile (or load from the on-disk cache) the tree of an OpenSpiel game string."""
+def compile_game(game_string: str, *, max_nodes: int | None = None, use_cache: bool = True,
+                 progress=None) -> GameTree:
+    """Compile (or load from the on-disk cache) the tree of an OpenSpiel game string.
+
+    ``progress(nodes_so_far, projected_total)`` is called every few thousand nodes while a tree
+    is compiled; a walk projected well over ``max_nodes`` stops after a few seconds."""
     game_string = resolve_game_string(game_string)
     max_nodes = DEFAULT_MAX_NODES if max_nodes is None else int(max_nodes)
     key = hashlib.sha256(f"{game_string}|{COMPILER_VERSION}".encode()).hexdigest()[:20]
@@ -176,7 +185,7 @@ def compile_game(game_string: str, *, max_nodes: int | None = None, use_cache: b
         raise GameTooLargeError(
             f"game {game_string!r} is estimated at {estimate:,.0f} nodes, over the limit of {max_nodes:,} (raise --max-nodes)"
         )
-    tree = compile_tree(game, game_string, max_nodes=max_nodes, check_size=False)
+    tree = compile_tree(game, game_string, max_nodes=max_nodes, check_size=False, progress=progress)
     if use_cache:
         try:
             tree.save(path)
@@ -185,7 +194,8 @@ def compile_game(game_string: str, *, max_nodes: int | None = None, use_cache: b
     return tree
 
 
-def compile_tree(game, game_string: str | None = None, *, max_nodes: int | None = None, check_size: bool = True) -> GameTree:
+def compile_tree(game, game_string: str | None = None, *, max_nodes: int | None = None, check_size: bool = True,
+                 progress=None) -> GameTree:
     """Compile any game object with the pyspiel game/state API (OpenSpiel C++ games, OpenSpiel
     Python games, or a project's own game class) into a :class:`GameTree`. Not cached."""
     game_string = game_string or str(game)
@@ -196,7 +206,7 @@ def compile_tree(game, game_string: str | None = None, *, max_nodes: int | None 
             raise GameTooLargeError(
                 f"game {game_string!r} is estimated at {estimate:,.0f} nodes, over the limit of {max_nodes:,}"
             )
-    return _level_order(_enumerate(game, game_string, max_nodes), game_string)
+    return _level_order(_enumerate(game, game_string, max_nodes, progress), game_string)
 
 
 @dataclass
@@ -236,7 +246,30 @@ class _Enumeration:
         return iid
 
 
-def _enumerate(game, game_string: str, max_nodes: int) -> _Enumeration:
+def _log_add(a: float, b: float) -> float:
+    if a < b:
+        a, b = b, a
+    return a if b == -math.inf else a + math.log1p(math.exp(b - a))
+
+
+def _size(log_n: float) -> str:
+    return f"{math.exp(log_n):,.0f}" if log_n < 50 else f"10^{log_n / math.log(10):.0f}"
+
+
+def _report(game_string: str, nodes: int, log_finished: float, seconds: float, max_nodes: int, progress) -> None:
+    """Progress of the walk; refuse early when the projected size is clearly over the limit."""
+    log_projected = math.log(nodes) - log_finished
+    projected = math.exp(log_projected) if log_projected < 700 else math.inf
+    if progress is not None:
+        progress(nodes, projected)
+    if seconds > PROJECTION_AFTER_S and log_finished > -math.inf and projected > PROJECTION_MARGIN * max_nodes:
+        raise GameTooLargeError(
+            f"game {game_string!r} is projected at ~{_size(log_projected)} nodes after walking {nodes:,} of them, "
+            f"over the limit of {max_nodes:,} (raise --max-nodes)"
+        )
+
+
+def _enumerate(game, game_string: str, max_nodes: int, progress=None) -> _Enumeration:
     """Walk the game depth-first (pre-order), recording every node and numbering infosets."""
     n_players = game.num_players()
     try:
@@ -249,14 +282,20 @@ def _enumerate(game, game_string: str, max_nodes: int) -> _Enumeration:
         e.parent, e.player, e.infoset, e.action_index, e.chance_prob, e.terminal, e.depth, e.payoffs)
 
     # Depth-first pre-order; own_counts[q] = decisions of q on the path (for own_depth).
-    stack = [(game.new_initial_state(), -1, 0, 1.0, 0, (0,) * n_players)]
+    # mass = probability of reaching the node by uniformly random choices (kept as a log: deep
+    # games underflow); the finished mass is the fraction of the tree walked, so nodes / finished
+    # projects the total size (Knuth's measure).
+    stack = [(game.new_initial_state(), -1, 0, 1.0, 0, (0,) * n_players, 0.0)]
+    finished, started = -math.inf, time.perf_counter()
     while stack:
-        state, par, a_idx, prob, d, own = stack.pop()
+        state, par, a_idx, prob, d, own, log_mass = stack.pop()
         idx = len(parent)
         if idx >= max_nodes:
             raise GameTooLargeError(
                 f"game {game_string!r} has more than {max_nodes:,} nodes (raise --max-nodes)"
             )
+        if idx and idx % PROGRESS_EVERY == 0:
+            _report(game_string, idx, finished, time.perf_counter() - started, max_nodes, progress)
         parent.append(par)
         action_index.append(a_idx)
         chance_prob.append(prob)
@@ -266,14 +305,16 @@ def _enumerate(game, game_string: str, max_nodes: int) -> _Enumeration:
             infoset.append(-1)
             terminal.append(len(payoffs))
             payoffs.append(state.returns())
+            finished = _log_add(finished, log_mass)
             continue
         terminal.append(-1)
         children = []
         if state.is_chance_node():
             player.append(CHANCE)
             infoset.append(-1)
-            for k, (action, p) in enumerate(state.chance_outcomes()):
-                children.append((state.child(action), idx, k, p, d + 1, own))
+            outcomes = state.chance_outcomes()
+            for k, (action, p) in enumerate(outcomes):
+                children.append((state.child(action), idx, k, p, d + 1, own, log_mass - math.log(len(outcomes))))
         else:
             q = state.current_player()
             if q < 0:
@@ -284,7 +325,7 @@ def _enumerate(game, game_string: str, max_nodes: int) -> _Enumeration:
             infoset.append(e.infoset_of(key, legal, q, idx, d, own, game_string))
             child_own = own[:q] + (own[q] + 1,) + own[q + 1 :]
             for k, action in enumerate(legal):
-                children.append((state.child(action), idx, k, 1.0, d + 1, child_own))
+                children.append((state.child(action), idx, k, 1.0, d + 1, child_own, log_mass - math.log(len(legal))))
         stack.extend(reversed(children))
 
     return e

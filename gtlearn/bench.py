@@ -322,12 +322,12 @@ def render_markdown(report: dict) -> str:
         tgt = r["game"] in TARGET_GAMES
         cfr_ok = ("met" if r["cfr_speedup"] >= 10 else "NOT met") if (tgt and r["cfr_speedup"]) else "(no target)"
         nc_ok = ("met" if r["nash_conv_speedup"] >= 10 else "NOT met") if (tgt and r["nash_conv_speedup"]) else "(no target)"
-        lines.append(
-            f"| {r['game']} | {r['cfr_ours_s'] * 1e3:.3f} ms | {r['fastest_peer'] or '-'} | "
-            f"{r['cfr_speedup']:.1f}x" + (f" ({r['cfr_cpu_speedup']:.1f}x CPU)" if r["cfr_cpu_speedup"] else "")
-            + f" | {cfr_ok} | {r['nash_conv_ours_s'] * 1e3:.3f} ms | "
-            + (f"{r['nash_conv_os_s'] * 1e3:.1f} ms | {r['nash_conv_speedup']:.0f}x | {nc_ok} |" if r["nash_conv_os_s"] else "- | - | - |")
-        )
+        cfr_ratio = "-" if r["cfr_speedup"] is None else f"{r['cfr_speedup']:.1f}x" + (
+            f" ({r['cfr_cpu_speedup']:.1f}x CPU)" if r["cfr_cpu_speedup"] else "")
+        nc_peer = (f"{r['nash_conv_os_s'] * 1e3:.1f} ms | {r['nash_conv_speedup']:.0f}x | {nc_ok} |"
+                   if r["nash_conv_os_s"] else "- | - | - |")
+        lines.append(f"| {r['game']} | {r['cfr_ours_s'] * 1e3:.3f} ms | {r['fastest_peer'] or '-'} | {cfr_ratio} | {cfr_ok} | "
+                     f"{r['nash_conv_ours_s'] * 1e3:.3f} ms | {nc_peer}")
     lines += ["", "## CFR+ time per iteration (ms; median over rounds, minimum in parentheses)", ""]
     for g in report["games"]:
         lines += [

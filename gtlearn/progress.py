@@ -28,3 +28,22 @@ def progress(total: int, description: str, *, gap_name: str = "gap", disable: bo
             bar.update(task, advance=advance, **fields)
 
         yield update
+
+
+@contextmanager
+def compiling(game_string: str, *, disable: bool = False) -> Iterator[Any]:
+    """A status line while a game tree compiles: nodes so far and the projected total.
+    Yields the ``progress(nodes, projected)`` callback of :func:`games.tree.compile_game`."""
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    if disable:
+        yield None
+        return
+    with console.status(f"compiling {game_string}") as status:
+
+        def update(nodes: int, projected: float) -> None:
+            total = f"~{projected:,.0f}" if projected < 1e15 else "far more"
+            status.update(f"compiling {game_string}: {nodes:,} nodes of {total} (projected)")
+
+        yield update

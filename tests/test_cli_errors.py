@@ -98,3 +98,43 @@ def test_ctrl_c_exits_130_and_says_how_to_resume(verb, tmp_path):
     resume = shlex.split(hint[len("resume with: "):])
     assert resume[0] == "gtlearn" and resume[-1] == "--resume" and str(out) in resume
     assert os.path.exists(out / "config.json")
+
+
+@pytest.mark.parametrize("args", [
+    ["solve", "kuhn_poker", "--algo", "dcfr", "-p", "alpha=abc", "-n", "3"],
+    ["psro", "kuhn_poker", "--train-meta", "prd", "--train-param", "iterations=abc", "-n", "2"],
+    ["solve", "kuhn_poker", "--out", "/etc/passwd/x", "-n", "3"],
+    ["compare", "kuhn_poker", "--algos", "cfr", "--out", "/etc/passwd/x", "-n", "3"],
+    ["bench", "--peer", "nope"],
+])
+def test_bad_values_are_one_error_line_and_leave_no_run(args, tmp_path):
+    out = [] if "--out" in args else ["--out", str(tmp_path / "run")]
+    res = run(args + out + ["-q"] if args[0] != "bench" else args)
+    assert res.returncode == 2, res.stderr
+    assert len(error_lines(res.stderr)) == 1 and "Traceback" not in res.stderr, res.stderr
+    assert not (tmp_path / "run").exists()
+
+
+def test_resume_with_fewer_iterations_is_an_error(tmp_path):
+    out = str(tmp_path / "run")
+    assert run(["solve", "kuhn_poker", "-n", "30", "-q", "--out", out]).returncode == 0
+    res = run(["solve", "kuhn_poker", "-n", "10", "-q", "--out", out, "--resume"])
+    assert res.returncode == 2 and "already at iteration 30" in error_lines(res.stderr)[0]
+
+
+def test_bench_without_peers_writes_its_report(tmp_path):
+    out = tmp_path / "bench.md"
+    res = run(["bench", "--no-peers", "--no-reference", "--game", "kuhn_poker", "--rounds", "1",
+               "--round-budget", "0.05", "--out", str(out)])
+    assert res.returncode == 0, res.stderr
+    assert "| kuhn_poker |" in out.read_text() and out.with_suffix(".json").is_file()
+
+
+def test_size_guard_refuses_a_huge_game_early():
+    # Knuth's probes estimate ~1e6 nodes here (heavy tail); the walk used to run to the 5M limit
+    # (139 s). Now it projects the size from the walked fraction and stops after a few seconds.
+    res = run(["solve", "oshi_zumo(coins=4,size=1)", "-n", "1", "-q"])
+    line = error_lines(res.stderr)[0]
+    assert res.returncode == 2 and "projected at" in line
+    walked = int(line.split("after walking ")[1].split(" of them")[0].replace(",", ""))
+    assert walked < 5_000_000 // 4

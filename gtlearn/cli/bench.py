@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-from gtlearn.cli.common import positive
+from gtlearn.cli.common import check_writable, positive
 from gtlearn.core.errors import GtlearnError
 
 
@@ -28,7 +29,7 @@ def bench(
     """Time CFR+ iterations and exact NashConv against OpenSpiel's C++ solvers and LiteEFG, in one run."""
     from games.openspiel import resolve_game_string
     from gtlearn.bench import DEFAULT_GAMES, BenchConfig, render_markdown, run_benchmark
-    from gtlearn.core.io import atomic_write_json
+    from gtlearn.core.io import atomic_write_bytes, atomic_write_json
 
     positive("rounds", rounds)
     positive("vad-iterations", vad_iterations, allow_zero=True)
@@ -38,6 +39,13 @@ def bench(
     unknown = set(peers) - {"openspiel", "liteefg"}
     if unknown:
         raise GtlearnError(f"unknown peer {sorted(unknown)[0]!r}; choose openspiel or liteefg")
+    if "liteefg" in peers and importlib.util.find_spec("LiteEFG") is None:
+        if peer:  # asked for by name
+            raise GtlearnError("peer 'liteefg' needs LiteEFG: pip install 'gtlearn[bench]'")
+        peers = tuple(p for p in peers if p != "liteefg")
+        typer.echo("LiteEFG is not installed (pip install 'gtlearn[bench]'): timing OpenSpiel only", err=True)
+    if out is not None:
+        check_writable(out.parent)
     games = tuple(resolve_game_string(g) for g in game) if game else DEFAULT_GAMES
     cfg = BenchConfig(games=games, rounds=rounds, round_budget_s=round_budget, peers=peers,
                       reference=not no_reference, vad_iterations=vad_iterations, vad_game=resolve_game_string(vad_game))
@@ -45,7 +53,6 @@ def bench(
     text = render_markdown(report)
     typer.echo(text)
     if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text)
+        atomic_write_bytes(out, text.encode())
         atomic_write_json(out.with_suffix(".json"), report)
         typer.echo(f"wrote {out} and {out.with_suffix('.json')}", err=True)

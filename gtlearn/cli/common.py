@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from pathlib import Path
@@ -42,3 +43,26 @@ def positive(name: str, value: int, allow_zero: bool = False) -> int:
     if value < 0 or (value == 0 and not allow_zero):
         raise GtlearnError(f"--{name} must be {'non-negative' if allow_zero else 'positive'}, got {value}")
     return value
+
+
+def check_writable(directory: Path) -> Path:
+    """``directory`` exists (or can be created) and accepts files; else one-line GtlearnError."""
+    directory = Path(directory)
+    probe = directory
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir():
+        raise GtlearnError(f"cannot write to {directory}: {probe} is not a directory")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise GtlearnError(f"cannot write to {directory}: {probe} is not writable")
+    return directory
+
+
+def resumed_iteration(run, iterations: int) -> int:
+    """The iteration a resumed run's checkpoint is at (0 for a new run); one-line error when it
+    is already past ``iterations``."""
+    done = int((run.load_checkpoint() or {}).get("iteration", 0))
+    if done > iterations:
+        raise GtlearnError(f"{run.dir} is already at iteration {done}; ask for more than that "
+                           f"to continue it (-n {iterations} given)")
+    return done

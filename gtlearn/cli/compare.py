@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from gtlearn.cli.common import default_out, positive
+from gtlearn.cli.common import check_writable, default_out, positive
 from gtlearn.core.errors import GtlearnError
 
 DEFAULT_ALGOS = "cfr,cfr+,lcfr,dcfr,pcfr+,pdcfr+,hs-pcfr+,vad-cfr,aod-cfr"
@@ -61,7 +61,7 @@ def compare(
     from gtlearn.core.driver import drive
     from gtlearn.core.io import atomic_write_json
     from gtlearn.plots import plot_curves
-    from gtlearn.progress import progress
+    from gtlearn.progress import compiling, progress
     from solvers.cfr.factory import make_solver
 
     positive("iterations", iterations)
@@ -70,7 +70,9 @@ def compare(
     names = parse_algos(algos)
     game_string = resolve_game_string(game)
     out = out or default_out("compare", game_string)
-    tree = compile_game(game_string, max_nodes=max_nodes)
+    check_writable(out)
+    with compiling(game_string, disable=quiet) as on_progress:
+        tree = compile_game(game_string, max_nodes=max_nodes, progress=on_progress)
     console = Console(stderr=True)
     console.print(f"[bold]{game_string}[/]: {tree.num_nodes:,} nodes, {tree.num_infosets:,} infosets; "
                   f"{len(names)} rules x {iterations} iterations")

@@ -1,6 +1,6 @@
 """``gtlearn evolve``: LLM-driven program search for CFR rules and PSRO meta-solvers.
 
-Verbs: run | resume | status | best | lineage | replay | distill (specs/evolve.md §10).
+Verbs: run | resume | status | best | lineage | replay | distill (docs/evolve.md, Configuration).
 """
 
 from __future__ import annotations
@@ -64,9 +64,9 @@ def resume(
 
 
 def _finish(c, out) -> None:
-    from evolve.report import write_outputs
+    from gtlearn.reports import write_campaign_outputs
 
-    s = write_outputs(c.db, out)
+    s = write_campaign_outputs(c.db, out)
     typer.echo((Path(out) / "scores.md").read_text())
     b = s["best"]
     if b.get("program_id") is not None:
@@ -74,10 +74,7 @@ def _finish(c, out) -> None:
         typer.echo(f"best: #{b['program_id']} ({kind}); public {b['public']['fitness']:+.4f}"
                    + (f", held-out {b['private']['fitness']:+.4f}" if b.get("private") else ""))
         f = Path(out) / "best.py"
-        if c.cfg["run"]["task"] == "psro":
-            typer.echo(f"program: {f} (gtlearn psro GAME --train-meta {f}:train_meta_solver --eval-meta {f}:eval_meta_solver)")
-        else:
-            typer.echo(f"program: {f} (gtlearn solve GAME --rule {f}:Rule)")
+        typer.echo(f"program: {f} ({c.task.load_hint(f)})")
     typer.echo(f"run directory: {out}")
 
 
@@ -106,8 +103,11 @@ def best(run_dir: Path = typer.Argument(...), code: bool = typer.Option(False, "
     """The champion (held-out gated), with public and private metrics and its diff from the seed."""
     from evolve.report import best as b_
     from evolve.report import open_db
+    from evolve.tasks import make_task
 
-    b = b_(open_db(run_dir))
+    db = open_db(run_dir)
+    b = b_(db)
+    baseline = make_task(db.run_config()).baseline_name
     if b.get("program_id") is None:
         typer.echo("no program has been evaluated yet")
         return
@@ -119,7 +119,7 @@ def best(run_dir: Path = typer.Argument(...), code: bool = typer.Option(False, "
         typer.echo(f"{label}: fitness {m['fitness']:+.4f}")
         games = m.get("games") or (m.get("seeds") or [{}])[0].get("games", {})
         for g, v in games.items():
-            typer.echo(f"  {g}: exploitability {v['expl']:.3e} vs CFR+ {v['baseline']:.3e} at T={v['iterations']} ({v['fitness']:+.3f})")
+            typer.echo(f"  {g}: exploitability {v['expl']:.3e} vs {baseline} {v['baseline']:.3e} at T={v['iterations']} ({v['fitness']:+.3f})")
     typer.echo(b["code"] if code else b["diff_from_seed"])
 
 

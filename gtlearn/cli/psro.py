@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from gtlearn.cli.common import default_out, parse_params, positive
+from gtlearn.cli.common import check_writable, default_out, parse_params, positive, resumed_iteration
 
 
 def psro(
@@ -43,7 +43,7 @@ def psro(
     from gtlearn.core.io import atomic_save_npz
     from gtlearn.core.run import Run
     from gtlearn.plots import plot_run
-    from gtlearn.progress import progress
+    from gtlearn.progress import compiling, progress
     from solvers.policy_io import save_policy
     from solvers.psro import PSROConfig, PSROSolver
 
@@ -58,7 +58,9 @@ def psro(
     game_string = resolve_game_string(game)
     label = f"psro-{Path(train_meta.split(':')[0]).stem if ':' in train_meta else train_meta}"
     out = out or default_out(game_string, label)
-    tree = compile_game(game_string, max_nodes=max_nodes)
+    check_writable(out)
+    with compiling(game_string, disable=quiet) as on_progress:
+        tree = compile_game(game_string, max_nodes=max_nodes, progress=on_progress)
     config = PSROConfig(train_meta=train_meta, eval_meta=eval_meta, train_kwargs=parse_params(train_param),
                         eval_kwargs=parse_params(eval_param), initial_policy=initial_policy, device=device)
     t0 = time.perf_counter()
@@ -73,7 +75,7 @@ def psro(
     console = Console(stderr=True)
     console.print(f"[bold]{game_string}[/]: {tree.num_nodes:,} nodes, {tree.num_infosets:,} infosets; "
                   f"train {solver.train_solver!r}, eval {solver.eval_solver!r}")
-    start = int((run.load_checkpoint() or {}).get("iteration", 0))
+    start = resumed_iteration(run, iterations)
     with progress(iterations, label, gap_name="exploitability (eval)", disable=quiet) as update:
         update(advance=min(start, iterations))
         drive(solver, iterations, run=run, log_initial=True, checkpoint_every=checkpoint_every,

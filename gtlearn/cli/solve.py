@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from gtlearn.cli.common import default_out, parse_params, positive
+from gtlearn.cli.common import check_writable, default_out, parse_params, positive, resumed_iteration
 
 
 def solve(
@@ -37,7 +37,7 @@ def solve(
     from gtlearn.core.driver import drive
     from gtlearn.core.run import Run
     from gtlearn.plots import plot_run
-    from gtlearn.progress import progress
+    from gtlearn.progress import compiling, progress
     from solvers.cfr.factory import make_solver
     from solvers.policy_io import save_policy
 
@@ -50,7 +50,9 @@ def solve(
     params = parse_params(param)
     label = Path(rule.split(":")[0]).stem if rule else algo
     out = out or default_out(game_string, label)
-    tree = compile_game(game_string, max_nodes=max_nodes)
+    check_writable(out)
+    with compiling(game_string, disable=quiet) as on_progress:
+        tree = compile_game(game_string, max_nodes=max_nodes, progress=on_progress)
     solver = make_solver(tree, rule_spec, alternating=not simultaneous, device=device, rule_kwargs=params)
     config = {
         "command": "solve", "game": game_string, "algo": label, "rule": rule_spec, "params": params,
@@ -61,7 +63,7 @@ def solve(
     resumable(run.dir)
     console = Console(stderr=True)
     console.print(f"[bold]{game_string}[/]: {tree.num_nodes:,} nodes, {tree.num_infosets:,} infosets; rule {solver.rule!r}")
-    start_iteration = int((run.load_checkpoint() or {}).get("iteration", 0))
+    start_iteration = resumed_iteration(run, iterations)
     with progress(iterations, label, gap_name="exploitability", disable=quiet) as update:
         update(advance=start_iteration)
         result = drive(solver, iterations, run=run, eval_every=eval_every,

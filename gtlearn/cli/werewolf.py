@@ -30,15 +30,21 @@ def train(
     utility: str = typer.Option("shaped", "--utility", help="CFR utility: shaped or win."),
     seed: int = typer.Option(0, "--seed"),
     out: Path | None = typer.Option(None, "--out", "-o", help="Run directory (default runs/lspo_werewolf_<time>)."),
-    resume: bool = typer.Option(False, "--resume", help="Skip the finished iterations of --out."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out (same settings; --iterations may "
+                                "grow): finished iterations are loaded, the rest are run."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace the run in --out."),
 ) -> None:
-    """Run the LSPO loop: self-play, per-role k-means, MCCFR on the abstraction, DPO."""
+    """Run the LSPO loop: self-play, per-role k-means, MCCFR on the abstraction, DPO. The run
+    directory holds config.json, metrics.jsonl (one record per iteration) and iter_<k>/."""
     import time
 
     from alignment.lspo.loop import LSPOConfig, LSPOTrainer
     from gtlearn.cli.common import default_out
 
+    if resume and overwrite:
+        raise GtlearnError("--resume and --overwrite exclude each other")
+    if resume and out is None:
+        raise GtlearnError("--resume needs --out, the run directory to continue")
     cfg = LSPOConfig.preset(
         preset, iterations=iterations, games=games, traversals=traversals, embedder=embedder, policy=policy,
         model_path=model_path, lora=lora, utility=utility, seed=seed,

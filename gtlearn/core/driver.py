@@ -83,6 +83,9 @@ def drive(
         saved = run.load_checkpoint()
         if saved is not None:
             solver.load_state_dict(saved)
+            if solver.iteration > iterations:
+                raise GtlearnError(f"{run.dir} is already at iteration {solver.iteration}; ask for more "
+                                   f"than that to continue it (asked for {iterations})")
             run.truncate_metrics(solver.iteration)
             result.records = [Metrics.from_dict(row) for row in run.read_metrics()]
         else:  # new, or stopped before its first checkpoint: start over

@@ -68,7 +68,10 @@ class Run:
                 raise GtlearnError(
                     f"{self.dir} already holds a run; pass --resume to continue it or --overwrite to replace it"
                 )
-            self.dir.mkdir(parents=True, exist_ok=True)
+            try:
+                self.dir.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise GtlearnError(f"cannot create the run directory {self.dir}: {exc.strerror or exc}") from exc
             if self.metrics_path.exists():
                 self.metrics_path.unlink()
             if self.checkpoint_path.exists():

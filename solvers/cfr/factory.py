@@ -19,6 +19,6 @@ def make_solver(tree: GameTree, rule, **kwargs) -> CFRSolver | VADCFRReference:
             raise GtlearnError("vad-cfr-reference has alternating updates only")
         try:
             return VADCFRReference(tree, **(kwargs.get("rule_kwargs") or {}))
-        except TypeError as exc:
+        except (TypeError, ValueError) as exc:
             raise GtlearnError(f"bad parameters for vad-cfr-reference: {exc}") from exc
     return CFRSolver(tree, rule=rule, **kwargs)

@@ -26,7 +26,7 @@ def make_rule(rule: str | Rule | type, **kwargs) -> Rule:
             entry = RULES[rule]
             try:
                 return entry.cls(**kwargs)
-            except TypeError as exc:
+            except (TypeError, ValueError) as exc:
                 raise GtlearnError(f"bad parameters for rule {entry.name!r}: {exc}") from exc
         if ":" in rule and rule.split(":", 1)[0].endswith(".py"):
             obj, _ = load_object(rule, "rule")

@@ -67,7 +67,7 @@ def make_meta_solver(spec, slot: str, **kwargs) -> MetaSolver:
             entry = META_SOLVERS[key]
             try:
                 solver = entry.cls(**kwargs)
-            except TypeError as exc:
+            except (TypeError, ValueError) as exc:
                 raise GtlearnError(f"bad parameters for meta-solver {entry.name!r}: {exc}") from exc
         elif ":" in spec and spec.split(":", 1)[0].endswith(".py"):
             obj, _ = load_object(spec, "meta-solver")
