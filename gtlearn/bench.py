@@ -318,52 +318,7 @@ def render_markdown(report: dict) -> str:
         "| game | CFR+ iteration, ours | fastest peer | peer / ours | target >= 10x | NashConv, ours | OpenSpiel C++ nash_conv | OpenSpiel / ours | target >= 10x |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
-    for r in summary_rows(report):
-        tgt = r["game"] in TARGET_GAMES
-        cfr_ok = ("met" if r["cfr_speedup"] >= 10 else "NOT met") if (tgt and r["cfr_speedup"]) else "(no target)"
-        nc_ok = ("met" if r["nash_conv_speedup"] >= 10 else "NOT met") if (tgt and r["nash_conv_speedup"]) else "(no target)"
-        cfr_ratio = "-" if r["cfr_speedup"] is None else f"{r['cfr_speedup']:.1f}x" + (
-            f" ({r['cfr_cpu_speedup']:.1f}x CPU)" if r["cfr_cpu_speedup"] else "")
-        nc_peer = (f"{r['nash_conv_os_s'] * 1e3:.1f} ms | {r['nash_conv_speedup']:.0f}x | {nc_ok} |"
-                   if r["nash_conv_os_s"] else "- | - | - |")
-        lines.append(f"| {r['game']} | {r['cfr_ours_s'] * 1e3:.3f} ms | {r['fastest_peer'] or '-'} | {cfr_ratio} | {cfr_ok} | "
-                     f"{r['nash_conv_ours_s'] * 1e3:.3f} ms | {nc_peer}")
-    lines += ["", "## CFR+ time per iteration (ms; median over rounds, minimum in parentheses)", ""]
-    for g in report["games"]:
-        lines += [
-            f"### {g['game']}: {g['nodes']:,} nodes, {g['infosets']:,} infosets, compiled tree {g['bytes_per_node']:.1f} bytes/node",
-            "",
-            "| solver | CFR+ ms/iteration (min) | CPU ms/iteration | iterations x rounds | note |",
-            "|---|---|---|---|---|",
-        ]
-        for name, t in g["cfr"].items():
-            cpu = f"{t['cpu_s'] * 1e3:.3f}" if t.get("cpu_s") else "-"
-            lines.append(f"| {name} | {t['per_iter_s'] * 1e3:.3f} ({t['min_s'] * 1e3:.3f}) | {cpu} | "
-                         f"{t['iters_per_round']} x {t['rounds']} | {t['note']} |")
-        lines += ["", "| NashConv of our average policy | ms | value | repetitions x rounds | note |", "|---|---|---|---|---|"]
-        for name, t in g["nash_conv"].items():
-            val = g["nash_conv_values"].get(name)
-            lines.append(f"| {name} | {t['per_iter_s'] * 1e3:.3f} ({t['min_s'] * 1e3:.3f}) | "
-                         f"{'' if val is None else f'{val:.12g}'} | {t['iters_per_round']} x {t['rounds']} | {t['note']} |")
-        for name, err in g["errors"].items():
-            lines.append(f"\n{name}: not timed ({err})")
-        lines.append("")
-    v = report.get("vad")
-    if v:
-        ok = "met" if v["wall_s"] < 600 else "NOT met"
-        lines += [
-            f"## {v['rule']}: {v['iterations']} iterations on {v['game']}, exact exploitability every {v['eval_every']}",
-            "",
-            f"- wall time {v['wall_s']:.1f} s (target < 600 s: {ok}): {v['iterating_s']:.1f} s iterating "
-            f"({v['iterating_s'] / v['iterations'] * 1e3:.1f} ms/iteration), {v['evaluating_s']:.1f} s in "
-            f"{v['evaluations']} exact evaluations ({v['evaluating_s'] / max(v['evaluations'], 1) * 1e3:.0f} ms each); "
-            f"tree compile/load {v['compile_or_load_s']:.1f} s (not included); backend {v['backend']}; "
-            f"CPU time of this process {v.get('cpu_s', float('nan')):.1f} s (wall minus time spent waiting for the "
-            "shared cores).",
-            f"- final exploitability (NashConv/N) {v['final_exploitability']:.4e}.",
-            f"- compiled tree: {v['nodes']:,} nodes, {v['bytes_per_node']:.1f} bytes/node (goal < 100).",
-            "",
-        ]
+    lines += _summary_table(report) + _game_tables(report) + _vad_section(report)
     lines += [
         "`*` = timed once (a single iteration or evaluation took longer than "
         f"{report['config']['max_peer_seconds']:.0f} s).",
@@ -376,3 +331,67 @@ def render_markdown(report: dict) -> str:
         "only: it evaluates its own average policy.",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _summary_table(report: dict) -> list[str]:
+    """One row per game: ours against the fastest peer, with the targets."""
+    out: list[str] = []
+    for r in summary_rows(report):
+        tgt = r["game"] in TARGET_GAMES
+        cfr_ok = ("met" if r["cfr_speedup"] >= 10 else "NOT met") if (tgt and r["cfr_speedup"]) else "(no target)"
+        nc_ok = ("met" if r["nash_conv_speedup"] >= 10 else "NOT met") if (tgt and r["nash_conv_speedup"]) else "(no target)"
+        cfr_ratio = "-" if r["cfr_speedup"] is None else f"{r['cfr_speedup']:.1f}x" + (
+            f" ({r['cfr_cpu_speedup']:.1f}x CPU)" if r["cfr_cpu_speedup"] else "")
+        nc_peer = (f"{r['nash_conv_os_s'] * 1e3:.1f} ms | {r['nash_conv_speedup']:.0f}x | {nc_ok} |"
+                   if r["nash_conv_os_s"] else "- | - | - |")
+        out.append(f"| {r['game']} | {r['cfr_ours_s'] * 1e3:.3f} ms | {r['fastest_peer'] or '-'} | {cfr_ratio} | {cfr_ok} | "
+                     f"{r['nash_conv_ours_s'] * 1e3:.3f} ms | {nc_peer}")
+    return out
+
+
+def _game_tables(report: dict) -> list[str]:
+    """Per game: CFR+ and NashConv timings of every solver."""
+    out: list[str] = []
+    out += ["", "## CFR+ time per iteration (ms; median over rounds, minimum in parentheses)", ""]
+    for g in report["games"]:
+        out += [
+            f"### {g['game']}: {g['nodes']:,} nodes, {g['infosets']:,} infosets, compiled tree {g['bytes_per_node']:.1f} bytes/node",
+            "",
+            "| solver | CFR+ ms/iteration (min) | CPU ms/iteration | iterations x rounds | note |",
+            "|---|---|---|---|---|",
+        ]
+        for name, t in g["cfr"].items():
+            cpu = f"{t['cpu_s'] * 1e3:.3f}" if t.get("cpu_s") else "-"
+            out.append(f"| {name} | {t['per_iter_s'] * 1e3:.3f} ({t['min_s'] * 1e3:.3f}) | {cpu} | "
+                         f"{t['iters_per_round']} x {t['rounds']} | {t['note']} |")
+        out += ["", "| NashConv of our average policy | ms | value | repetitions x rounds | note |", "|---|---|---|---|---|"]
+        for name, t in g["nash_conv"].items():
+            val = g["nash_conv_values"].get(name)
+            out.append(f"| {name} | {t['per_iter_s'] * 1e3:.3f} ({t['min_s'] * 1e3:.3f}) | "
+                         f"{'' if val is None else f'{val:.12g}'} | {t['iters_per_round']} x {t['rounds']} | {t['note']} |")
+        for name, err in g["errors"].items():
+            out.append(f"\n{name}: not timed ({err})")
+        out.append("")
+    return out
+
+
+def _vad_section(report: dict) -> list[str]:
+    """The VAD-CFR end-to-end timing, when it ran."""
+    out: list[str] = []
+    v = report.get("vad")
+    if v:
+        ok = "met" if v["wall_s"] < 600 else "NOT met"
+        out += [
+            f"## {v['rule']}: {v['iterations']} iterations on {v['game']}, exact exploitability every {v['eval_every']}",
+            "",
+            f"- wall time {v['wall_s']:.1f} s (target < 600 s: {ok}): {v['iterating_s']:.1f} s iterating "
+            f"({v['iterating_s'] / v['iterations'] * 1e3:.1f} ms/iteration), {v['evaluating_s']:.1f} s in "
+            f"{v['evaluations']} exact evaluations ({v['evaluating_s'] / max(v['evaluations'], 1) * 1e3:.0f} ms each); "
+            f"tree compile/load {v['compile_or_load_s']:.1f} s (not included); backend {v['backend']}; "
+            f"CPU time of this process {v.get('cpu_s', float('nan')):.1f} s (wall minus time spent waiting for the "
+            "shared cores).",
+            f"- final exploitability (NashConv/N) {v['final_exploitability']:.4e}.",
+            f"- compiled tree: {v['nodes']:,} nodes, {v['bytes_per_node']:.1f} bytes/node (goal < 100).",
+            "",
+        ]
+    return out
