@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from gtlearn.cli.common import check_writable, positive
+from gtlearn.cli.common import check_writable, positive, positive_number
 from gtlearn.core.errors import GtlearnError
 
 
@@ -33,12 +33,13 @@ def bench(
 
     positive("rounds", rounds)
     positive("vad-iterations", vad_iterations, allow_zero=True)
-    if round_budget <= 0:
-        raise GtlearnError(f"--round-budget must be positive, got {round_budget}")
-    peers = () if no_peers else tuple(peer or ("openspiel", "liteefg"))
-    unknown = set(peers) - {"openspiel", "liteefg"}
+    positive_number("round-budget", round_budget, maximum=3600)
+    unknown = set(peer or ()) - {"openspiel", "liteefg"}
     if unknown:
         raise GtlearnError(f"unknown peer {sorted(unknown)[0]!r}; choose openspiel or liteefg")
+    if peer and no_peers:
+        raise GtlearnError("--peer and --no-peers exclude each other")
+    peers = () if no_peers else tuple(peer or ("openspiel", "liteefg"))
     if "liteefg" in peers and importlib.util.find_spec("LiteEFG") is None:
         if peer:  # asked for by name
             raise GtlearnError("peer 'liteefg' needs LiteEFG: pip install 'gtlearn[bench]'")

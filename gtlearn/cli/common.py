@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import time
@@ -39,9 +40,15 @@ def parse_params(items: list[str] | None) -> dict:
     return out
 
 
-def positive(name: str, value: int, allow_zero: bool = False) -> int:
+MAX_COUNT = 10**9  # iterations, samples, rounds: anything larger is a typo, not a plan
+
+
+def positive(name: str, value: int, allow_zero: bool = False, maximum: int = MAX_COUNT) -> int:
+    """``value`` of option ``--name`` is a positive (or non-negative) count up to ``maximum``."""
     if value < 0 or (value == 0 and not allow_zero):
         raise GtlearnError(f"--{name} must be {'non-negative' if allow_zero else 'positive'}, got {value}")
+    if value > maximum:
+        raise GtlearnError(f"--{name} must be at most {maximum:,}, got {value:,}")
     return value
 
 
@@ -66,3 +73,11 @@ def resumed_iteration(run, iterations: int) -> int:
         raise GtlearnError(f"{run.dir} is already at iteration {done}; ask for more than that "
                            f"to continue it (-n {iterations} given)")
     return done
+
+
+def positive_number(name: str, value: float, maximum: float = float("inf")) -> float:
+    """``value`` of option ``--name`` is a finite number > 0 and at most ``maximum``."""
+    if not (math.isfinite(value) and 0 < value <= maximum):
+        bound = "" if maximum == float("inf") else f" and at most {maximum:g}"
+        raise GtlearnError(f"--{name} must be a positive finite number{bound}, got {value}")
+    return value

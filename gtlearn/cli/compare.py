@@ -28,9 +28,11 @@ def parse_algos(algos: str) -> list[str]:
     from solvers.cfr.loading import make_rule
     from solvers.cfr.vad_cfr_reference import REFERENCE_RULES
 
-    names = [a.strip() for a in algos.split(",") if a.strip()]
-    if not names:
+    names = [a.strip() for a in algos.split(",")]
+    if not any(names):
         raise GtlearnError("--algos is empty; give comma-separated rule ids, e.g. cfr,cfr+,vad-cfr")
+    if not all(names):
+        raise GtlearnError(f"--algos has an empty entry: {algos!r}")
     if len(set(names)) != len(names):
         raise GtlearnError(f"--algos lists a rule twice: {algos}")
     for name in names:
