@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-from gtlearn.cli.common import check_writable, default_out, positive
+from gtlearn.cli.common import check_writable, default_out, positive, resumed_iteration
 from gtlearn.core.errors import GtlearnError
 
 DEFAULT_ALGOS = "cfr,cfr+,lcfr,dcfr,pcfr+,pdcfr+,hs-pcfr+,vad-cfr,aod-cfr"
@@ -21,6 +22,11 @@ def eval_grid(iterations: int, points: int) -> list[int]:
         return list(range(1, iterations + 1))
     grid = np.unique(np.round(np.logspace(0, np.log10(iterations), points)).astype(int))
     return sorted(set(grid.tolist()) | {iterations})
+
+
+def _slug(rule: str) -> str:
+    """A directory name for a rule id or a ``file.py:Name`` spec."""
+    return re.sub(r"[^A-Za-z0-9+.-]+", "_", Path(rule).name if ":" in rule else rule).strip("_") or "rule"
 
 
 def parse_algos(algos: str) -> list[str]:
@@ -49,9 +55,14 @@ def compare(
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output directory (default runs/compare_<game>_<time>)."),
     device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
     max_nodes: Optional[int] = typer.Option(None, "--max-nodes", help="Refuse games with more nodes than this."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the comparison in --out (each rule from its checkpoint)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing comparison in --out."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ) -> None:
-    """Run each rule on GAME; print a table of final exploitability, write results.json and a log-scale plot."""
+    """Run each rule on GAME; print a table of final exploitability, write results.json and a log-scale plot.
+
+    Each rule runs in its own run directory ``OUT/runs/<rule>/`` (metrics, checkpoints), so an
+    interrupted comparison continues with ``--resume`` to the numbers of an uninterrupted one."""
     import time
 
     from rich.console import Console
@@ -59,15 +70,21 @@ def compare(
 
     from games.openspiel import resolve_game_string
     from games.tree import compile_game
+    from gtlearn.cli.errors import resumable
     from gtlearn.core.backend import get_xp
     from gtlearn.core.driver import drive
     from gtlearn.core.io import atomic_write_json
+    from gtlearn.core.run import Run
     from gtlearn.plots import plot_curves
     from gtlearn.progress import compiling, progress
     from solvers.cfr.factory import make_solver
 
     positive("iterations", iterations)
     positive("points", points, allow_zero=True)
+    if resume and overwrite:
+        raise GtlearnError("--resume and --overwrite exclude each other")
+    if resume and out is None:
+        raise GtlearnError("--resume needs --out, the comparison directory to continue")
     get_xp(device)
     names = parse_algos(algos)
     game_string = resolve_game_string(game)
@@ -79,13 +96,18 @@ def compare(
     console.print(f"[bold]{game_string}[/]: {tree.num_nodes:,} nodes, {tree.num_infosets:,} infosets; "
                   f"{len(names)} rules x {iterations} iterations")
     grid = eval_grid(iterations, points)
+    solvers = {name: make_solver(tree, name, device=device) for name in names}
+    runs = {name: Run(out / "runs" / _slug(name), {"command": "compare", "game": game_string, "rule": name,
+                                                   "iterations": iterations, "points": points, "device": device},
+                      resume=resume and (out / "runs" / _slug(name) / "config.json").exists(), overwrite=overwrite)
+            for name in names}
+    resumable(out)
     results: dict[str, dict] = {}
-    for name in names:
-        solver = make_solver(tree, name, device=device)
+    for name, solver in solvers.items():
         t0 = time.perf_counter()
         with progress(iterations, name, gap_name="exploitability", disable=quiet) as update:
-            update(advance=0)
-            res = drive(solver, iterations, eval_at=grid,
+            update(advance=resumed_iteration(runs[name], iterations))
+            res = drive(solver, iterations, eval_at=grid, run=runs[name], checkpoint_every=max(1, iterations // 50),
                         on_step=lambda s, rec: update(1, None if rec is None else rec.gap))
         xs, ys = res.iterations, res.gaps
         results[name] = {"iterations": xs, "exploitability": ys, "final": ys[-1], "seconds_iterating": res.seconds_stepping,
