@@ -1,4 +1,4 @@
-"""The measures of a policy in a regularized preference game (spec §1.2).
+"""The measures of a policy in a regularized preference game (docs/preference_games.md).
 
 Every function returns per-context values ``[X]``; :func:`measures` averages them with the
 context weights ρ(x) and returns the dictionary that the tabular lab logs:
@@ -73,7 +73,7 @@ def certificate(game: PreferenceGame, pi: np.ndarray, beta: float, nash: np.ndar
 
 
 def measures(game: PreferenceGame, pi: np.ndarray, beta: float, nash: np.ndarray | None = None) -> dict[str, float]:
-    """All §1.2 measures of ``pi``, averaged over contexts with ρ."""
+    """All the measures of ``pi`` (module docstring), averaged over contexts with ρ."""
     if nash is None:
         nash = regularized_nash(game, beta)
     rho = game.rho

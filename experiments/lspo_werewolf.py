@@ -33,6 +33,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from gtlearn.core.io import atomic_write_json  # noqa: E402
+
 
 def random_games(n: int, seed: int = 0) -> dict:
     from games.werewolf.engine import PHASE_DISCUSSION, WerewolfEngine
@@ -60,34 +62,10 @@ def random_games(n: int, seed: int = 0) -> dict:
             "max_rounds_seen": max(rounds) if rounds else 0}
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--preset", default="cpu")
-    ap.add_argument("--iterations", type=int, default=3)
-    ap.add_argument("--games", type=int, default=200, help="evaluation games per (iteration, opponent, side)")
-    ap.add_argument("--traversals", type=int, default=None)
-    ap.add_argument("--embedder", default="hashing")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--run-dir", default=str(ROOT / "runs" / "lspo_werewolf_experiment"))
-    ap.add_argument("--out", default=str(ROOT / "experiments" / "results" / "lspo_werewolf"))
-    ap.add_argument("--report-only", action="store_true", help="re-render .md/.png from the existing .json")
-    args = ap.parse_args()
-    if args.report_only:
-        out = Path(args.out)
-        res = json.loads(out.with_suffix(".json").read_text())
-        write_markdown(res, out.with_suffix(".md"))
-        plot(res, out.with_suffix(".png"))
-        return
-
-    from alignment.lspo.evaluate import baseline_agent, head_to_head, lspo_agent
+def _train(args, result: dict) -> None:
+    """1. The LSPO loop (a fresh run directory)."""
     from alignment.lspo.loop import LSPOConfig, LSPOTrainer
-    from alignment.lspo.rpsls import RPSLSConfig, run_rpsls
 
-    result: dict = {
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
-        "args": vars(args),
-    }
-    # 1. training
     cfg = LSPOConfig.preset(args.preset, iterations=args.iterations, traversals=args.traversals,
                             embedder=args.embedder, seed=args.seed)
     t0, c0 = time.perf_counter(), time.process_time()
@@ -100,7 +78,11 @@ def main() -> None:
     result["iterations"] = summaries
     print(f"training: {train_s:.1f}s", flush=True)
 
-    # 2. evaluation
+
+def _evaluate(args, result: dict) -> None:
+    """2. Win rates of every iteration's agent, the ablation, and the baselines for scale."""
+    from alignment.lspo.evaluate import baseline_agent, head_to_head, lspo_agent
+
     t0 = time.perf_counter()
     final = lspo_agent(args.run_dir, args.iterations)
     opponents = {"random": baseline_agent("random"), "rule": baseline_agent("rule"),
@@ -120,43 +102,64 @@ def main() -> None:
         name: head_to_head(ablation, opponents[name], args.games, seed=1000 + args.seed) for name in ("random", "rule")
     }
     result["eval_seconds"] = time.perf_counter() - t0
-    # the baselines against each other, for scale
     result["baselines"] = {
         f"{a}_vs_{b}": head_to_head(baseline_agent(a), baseline_agent(b), args.games, seed=2000 + args.seed)
         for a, b in (("rule", "random"), ("random", "rule"), ("rule", "rule"), ("random", "random"))
     }
 
-    # 3. RPSLS toy check
-    rp: dict = {}
-    from alignment.lspo.embed import available
 
+def _rpsls(seed: int) -> dict:
+    """3. The RPSLS toy check with every embedder that is installed."""
+    from alignment.lspo.embed import available
+    from alignment.lspo.rpsls import RPSLSConfig, run_rpsls
+
+    rp: dict = {}
     for emb in ("hashing", "tfidf", "minilm"):
         if not available(emb):
             continue
         t0 = time.perf_counter()
-        its = run_rpsls(RPSLSConfig(embedder=emb, seed=args.seed))
+        its = run_rpsls(RPSLSConfig(embedder=emb, seed=seed))
         rp[emb] = {"seconds": time.perf_counter() - t0,
                    "iterations": [{"iteration": r.iteration, "k": r.k, "exploitability": r.exploitability,
                                    "purity": r.purity, "pairs": r.pairs, "policy": r.policy,
                                    "generator": r.generator} for r in its]}
         print(f"rpsls {emb}: " + ", ".join(f"it{r.iteration} k={r.k} expl={r.exploitability:.4f}" for r in its))
-    result["rpsls"] = rp
+    return rp
 
-    # 4. random games
-    result["random_games"] = random_games(10_000)
-    print(f"10,000 random games: {result['random_games']}")
 
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--preset", default="cpu")
+    ap.add_argument("--iterations", type=int, default=3)
+    ap.add_argument("--games", type=int, default=200, help="evaluation games per (iteration, opponent, side)")
+    ap.add_argument("--traversals", type=int, default=None)
+    ap.add_argument("--embedder", default="hashing")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--run-dir", default=str(ROOT / "runs" / "lspo_werewolf_experiment"))
+    ap.add_argument("--out", default=str(ROOT / "experiments" / "results" / "lspo_werewolf"))
+    ap.add_argument("--report-only", action="store_true", help="re-render .md/.png from the existing .json")
+    args = ap.parse_args()
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    from gtlearn.core.io import atomic_write_json
-
-    atomic_write_json(out.with_suffix(".json"), result)
-    write_markdown(result, out.with_suffix(".md"))
-    plot(result, out.with_suffix(".png"))
+    if not args.report_only:
+        result: dict = {
+            "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
+            "args": vars(args),
+        }
+        _train(args, result)
+        _evaluate(args, result)
+        result["rpsls"] = _rpsls(args.seed)
+        result["random_games"] = random_games(10_000)  # 4. the engine on random play
+        print(f"10,000 random games: {result['random_games']}")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(out.with_suffix(".json"), result)
+    res = json.loads(out.with_suffix(".json").read_text())
+    write_markdown(res, out.with_suffix(".md"))
+    plot(res, out.with_suffix(".png"))
     print(f"wrote {out}.json/.md/.png")
 
 
-def write_markdown(res: dict, path: Path) -> None:
+def _header_lines(res: dict) -> list[str]:
+    """Title, machine and times, the per-iteration table."""
     cfg = res["config"]
     lines = [
         "# LSPO on 7-player Werewolf (offline CPU preset)",
@@ -182,6 +185,12 @@ def write_markdown(res: dict, path: Path) -> None:
             f"{s['preferences']['pairs']} | {s['dpo']['mean_log_ratio_before']:.2f} -> {s['dpo']['mean_log_ratio_after']:.2f} | "
             f"{sec['selfplay']:.1f} | {sec['cluster']:.1f} | {sec['cfr']:.1f} | {sec['dpo']:.1f} |"
         )
+    return lines
+
+
+def _win_rate_lines(res: dict) -> list[str]:
+    """The win-rate table and its generated summary."""
+    lines: list[str] = []
     games = res["args"]["games"]
     lines += ["", f"## Win rates by side ({games} games per cell, 95% Wilson interval)", "",
               "| agent | opponent | as werewolves | as village |", "|---|---|---|---|"]
@@ -201,8 +210,14 @@ def write_markdown(res: dict, path: Path) -> None:
             a = res["eval"][first]["final"][side]["win_rate"]
             b = res["eval"][last]["final"][side]["win_rate"]
             if b <= a:
-                lines.append(f"- WARNING (spec §4): as {side}, the win rate against the final agent did not rise "
+                lines.append(f"- WARNING: as {side}, the win rate against the final agent did not rise "
                              f"from iteration {first} ({a:.3f}) to iteration {last} ({b:.3f}).")
+    return lines
+
+
+def _other_lines(res: dict) -> list[str]:
+    """Ablation, baselines, RPSLS, random games."""
+    lines: list[str] = []
     lines += ["", "Ablation -- final iteration's statements with the rule-based actor instead of CFR actions:", "",
               "| opponent | as werewolves | as village |", "|---|---|---|"]
     for name, r in res["ablation_final_policy_actions"].items():
@@ -219,7 +234,11 @@ def write_markdown(res: dict, path: Path) -> None:
     rg = res["random_games"]
     lines += ["", (f"## Engine: {rg['games']:,} uniformly random games: {rg['errors']} errors, "
                    f"{rg['seconds']:.1f} s; winners {rg['winners']}; longest game {rg['max_rounds_seen']} rounds."), ""]
-    path.write_text("\n".join(lines))
+    return lines
+
+
+def write_markdown(res: dict, path: Path) -> None:
+    path.write_text("\n".join(_header_lines(res) + _win_rate_lines(res) + _other_lines(res)))
 
 
 def plot(res: dict, path: Path) -> None:

@@ -1,4 +1,4 @@
-"""APO, iterative DPO, online IPO and SPPO (spec §4.3, §6.2, §6.3)."""
+"""APO, iterative DPO, online IPO and SPPO (docs/preference_games.md)."""
 
 import numpy as np
 import pytest
@@ -9,6 +9,13 @@ from alignment.tabular.dpo import dpo_population_loss, dpo_population_step
 from games.preference import bradley_terry, cyclic, make_game, maximal_lottery, regularized_nash
 from gtlearn.core.errors import GtlearnError
 from gtlearn.core.metrics import kl_divergence
+
+
+def advance(alg, steps: int):
+    """``steps`` more iterations of ``alg``; returns its last iterate."""
+    for _ in range(steps):
+        alg.step()
+    return alg.current_policy()
 
 
 def _norm(z):
@@ -84,9 +91,9 @@ def test_apo_reaches_a_gap_in_fewer_rounds_than_dpo():
     beta = 1.0
 
     def rounds(alg):
-        while np.max(unregularized_exploitability(g, alg.policy)) > 1e-3:
+        while np.max(unregularized_exploitability(g, alg.current_policy())) > 1e-3:
             alg.step()
-        return alg.t
+        return alg.iteration
 
     base = rounds(IterativeDPO(g, DPOConfig(beta=beta)))
     fast = rounds(APO(g, APOConfig(beta=beta, alpha=0.5)))
@@ -101,8 +108,8 @@ def test_online_ipo_fixed_point_is_regularized_nash():
     ipo.step()
     assert np.max(np.abs(ipo.log_pi - np.log(nash))) < 1e-12
     ipo = OnlineIPO(g, IPOConfig(beta=beta))
-    ipo.run(200)
-    assert np.max(kl_divergence(nash, ipo.policy)) < 1e-10
+    advance(ipo, 200)
+    assert np.max(kl_divergence(nash, ipo.current_policy())) < 1e-10
 
 
 def test_online_ipo_oscillates_for_small_beta():
@@ -110,17 +117,17 @@ def test_online_ipo_oscillates_for_small_beta():
     beta = 0.01
     nash = regularized_nash(g, beta)
     ipo = OnlineIPO(g, IPOConfig(beta=beta))
-    ipo.run(200)
-    kls = [kl_divergence(nash, ipo.run(1))[0] for _ in range(20)]
+    advance(ipo, 200)
+    kls = [kl_divergence(nash, advance(ipo, 1))[0] for _ in range(20)]
     assert min(kls) > 1e-2  # it keeps cycling far from π*
 
 
 def test_sppo_average_approaches_unregularized_equilibrium_last_iterate_cycles():
     g = cyclic(3)
     alg = SPPO(g, SPPOConfig(eta=0.5), init=np.array([[0.6, 0.3, 0.1]]))
-    alg.run(4000)
-    e_last = unregularized_exploitability(g, alg.policy)[0]
-    e_avg = unregularized_exploitability(g, alg.average_policy)[0]
+    advance(alg, 4000)
+    e_last = unregularized_exploitability(g, alg.current_policy())[0]
+    e_avg = unregularized_exploitability(g, alg.average_policy())[0]
     assert e_avg < 0.02 < e_last
     assert np.allclose(maximal_lottery(g), 1 / 3)
 

@@ -1,4 +1,5 @@
-"""`gtlearn align tabular`: runs, writes its run directory, and turns bad input into one line."""
+"""`gtlearn align tabular`: runs through the driver, writes its run directory, resumes exactly, and
+turns bad input into one line."""
 
 import json
 
@@ -23,6 +24,10 @@ def test_nash_mp_run_directory(tmp_path):
     assert len(rows) == 201 and rows[-1]["queries"] == 400
     assert rows[-1]["gap_name"] == "exploitability_reg" and rows[-1]["kl_nash_pi"] < 1e-8
     assert abs(rows[-1]["duality_gap"] - 2 * rows[-1]["exploitability_reg"]) < 1e-15
+    measures = {"exploitability_reg", "duality_gap", "exploitability", "kl_nash_pi", "kl_pi_nash", "win_rate_ref", "kl_ref"}
+    assert set(rows[0]) == {"iteration", "gap", "gap_name", "wall_time", "queries", "contraction_bound",
+                            *measures, *(f"avg_{m}" for m in measures)}
+    assert [r["iteration"] for r in rows] == list(range(201)) and rows[0]["queries"] == 0
     with np.load(out / "policy.npz", allow_pickle=False) as d:
         assert np.allclose(d["policy"], d["nash"], atol=1e-8)
 
@@ -43,7 +48,7 @@ def test_every_algorithm_runs(tmp_path, args):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--algo", "nope"], "unknown algorithm"),
+    (["--algo", "nope"], "unknown tabular algorithm"),
     (["--game", "hexagon:3"], "unknown preference game"),
     (["--beta", "-0.1"], "--beta must be"),
     (["--beta", "0"], "--beta must be"),
@@ -58,3 +63,45 @@ def test_user_errors_exit_2_with_one_line(tmp_path, capsys, args, message):
     err = capsys.readouterr().err.strip()
     assert rc == 2
     assert message in err and len(err.splitlines()) == 1
+
+
+@pytest.mark.parametrize("args", [
+    ["--algo", "fdpg", "--mode", "sampled", "--game", "random:5", "-p", "proposal=offline", "-p", "proposal_interval=3"],
+    ["--algo", "inpo", "--param", "fit=loss", "--mode", "sampled", "--samples", "8"],
+    ["--algo", "apo", "--alpha", "0.5", "--game", "bt:5"],
+])
+def test_resume_gives_the_run_done_in_one_go(tmp_path, args):
+    straight, split = tmp_path / "straight", tmp_path / "split"
+    base = ["align", "tabular", "-q", *args]
+    assert main([*base, "--iterations", "12", "--out", str(straight)]) == 0
+    assert main([*base, "--iterations", "5", "--out", str(split)]) == 0
+    assert main([*base, "--iterations", "12", "--out", str(split), "--resume"]) == 0
+
+    def rows(path):
+        return [{k: v for k, v in r.items() if k != "wall_time"} for r in _rows(path)]
+
+    assert rows(straight) == rows(split) and len(rows(split)) == 13
+    with np.load(straight / "policy.npz") as a, np.load(split / "policy.npz") as b:
+        assert sorted(a.files) == sorted(b.files) and all(np.array_equal(a[k], b[k]) for k in a.files)
+
+
+def test_resume_and_overwrite_rules(tmp_path, capsys):
+    out = tmp_path / "run"
+    base = ["align", "tabular", "-q", "--iterations", "3", "--out", str(out)]
+    assert main(base) == 0
+    assert main(base) == 2 and "--resume" in capsys.readouterr().err  # the run exists
+    assert main([*base, "--beta", "0.2", "--resume"]) == 2 and "beta" in capsys.readouterr().err
+    assert main([*base, "--overwrite"]) == 0
+    assert main(["align", "tabular", "-q", "--resume"]) == 2 and "--out" in capsys.readouterr().err
+
+
+def test_registry_holds_every_algorithm_with_its_config():
+    from alignment.tabular import TABULAR_ALGORITHMS, FDPGConfig, NashMPConfig
+    from gtlearn.core.errors import GtlearnError
+
+    assert TABULAR_ALGORITHMS.names() == ["nash-mp", "inpo", "apo", "nash-md", "omd", "dpo", "ipo", "sppo", "fdpg"]
+    assert TABULAR_ALGORITHMS["nash-mp"].config_cls is NashMPConfig
+    cfg = TABULAR_ALGORITHMS.make_config("fdpg", beta=0.2, target="pointwise")
+    assert isinstance(cfg, FDPGConfig) and cfg.target == "pointwise"
+    with pytest.raises(GtlearnError, match="did you mean 'nash-md'"):
+        TABULAR_ALGORITHMS["nash_md"]

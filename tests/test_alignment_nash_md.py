@@ -1,4 +1,4 @@
-"""Nash-MD and OMD (spec §6.1): the constant-step bias shrinks with η, the schedule meets its
+"""Nash-MD and OMD (docs/preference_games.md): the constant-step bias shrinks with η, the schedule meets its
 bound, OMD's fixed point is π*_β."""
 
 import numpy as np
@@ -10,6 +10,13 @@ from gtlearn.core.errors import GtlearnError
 from gtlearn.core.metrics import kl_divergence
 
 
+def advance(alg, steps: int):
+    """``steps`` more iterations of ``alg``; returns its last iterate."""
+    for _ in range(steps):
+        alg.step()
+    return alg.current_policy()
+
+
 def test_nash_md_bias_shrinks_with_the_step():
     g = make_game("random:6,contexts=3,seed=2,ref=1.0")
     beta = 0.1
@@ -17,12 +24,12 @@ def test_nash_md_bias_shrinks_with_the_step():
     biases = []
     for eta in (2.0, 1.0, 0.5, 0.25):
         alg = NashMD(g, NashMDConfig(beta=beta, eta=eta))
-        alg.run(int(60 / (eta * beta)) + 100)  # contraction ≈ 1 − ηβ per step: far past rounding level
+        advance(alg, int(60 / (eta * beta)) + 100)  # contraction ≈ 1 − ηβ per step: far past rounding level
         # converged to its own fixed point ...
-        before = alg.policy
+        before = alg.current_policy()
         alg.step()
-        assert np.max(np.abs(alg.policy - before)) < 1e-12
-        biases.append(float(g.rho @ kl_divergence(nash, alg.policy)))
+        assert np.max(np.abs(alg.current_policy() - before)) < 1e-12
+        biases.append(float(g.rho @ kl_divergence(nash, alg.current_policy())))
     # ... which is not π*, and the bias shrinks (about quadratically) as η → 0
     assert biases[-1] > 1e-7
     for a, b in zip(biases, biases[1:]):
@@ -36,8 +43,8 @@ def test_nash_md_schedule_meets_bound(beta):
     alg = NashMD(g, NashMDConfig(beta=beta, schedule="decreasing"))
     for T in range(1, 501):
         alg.step()
-        assert kl_divergence(nash, alg.policy).max() <= 8 / (beta**2 * (T + 1))
-    assert kl_divergence(nash, alg.policy).max() < 1e-5
+        assert kl_divergence(nash, alg.current_policy()).max() <= 8 / (beta**2 * (T + 1))
+    assert kl_divergence(nash, alg.current_policy()).max() < 1e-5
 
 
 def test_mixture_coef_zero_is_plain_policy():
@@ -56,8 +63,8 @@ def test_omd_converges_to_regularized_nash():
     beta = 0.2
     nash = regularized_nash(g, beta)
     alg = OMD(g, OMDConfig(beta=beta, eta=1.0))
-    alg.run(600)
-    assert kl_divergence(nash, alg.policy).max() < 1e-10
+    advance(alg, 600)
+    assert kl_divergence(nash, alg.current_policy()).max() < 1e-10
 
 
 def test_bad_steps():

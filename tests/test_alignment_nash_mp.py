@@ -1,4 +1,4 @@
-"""Nash-MP (spec §2.3 tests 1–4 and 6) against the exact regularized Nash equilibrium."""
+"""Nash-MP (docs/preference_games.md) against the exact regularized Nash equilibrium."""
 
 import numpy as np
 import pytest
@@ -8,6 +8,13 @@ from alignment.tabular.nash_mp import nash_mp_prior, prox_step
 from games.preference import bradley_terry, make_game, random_intransitive, regularized_exploitability, regularized_nash
 from gtlearn.core.errors import GtlearnError
 from gtlearn.core.metrics import kl_divergence
+
+
+def advance(alg, steps: int):
+    """``steps`` more iterations of ``alg``; returns its last iterate."""
+    for _ in range(steps):
+        alg.step()
+    return alg.current_policy()
 
 
 def _kl(g, nash, pi):
@@ -35,9 +42,9 @@ def test_contraction_on_many_random_games():
         nash = regularized_nash(g, beta)
         alg = NashMP(g, NashMPConfig(beta=beta, prox_coef=0.5))
         for _ in range(5):
-            before = _kl(g, nash, alg.policy)
+            before = _kl(g, nash, alg.current_policy())
             alg.step()
-            after = _kl(g, nash, alg.policy)
+            after = _kl(g, nash, alg.current_policy())
             if before > 1e-10:  # below that the ratio is rounding noise
                 ratio = after / (before / (1 + 2 * beta))
                 worst = max(worst, ratio)
@@ -50,12 +57,12 @@ def test_query_count_rate_and_exact_convergence(beta):
     g = make_game("random:7,contexts=3,seed=2,ref=0.5")
     nash = regularized_nash(g, beta)
     alg = NashMP(g, NashMPConfig(beta=beta))
-    kl0 = _kl(g, nash, alg.policy)
+    kl0 = _kl(g, nash, alg.current_policy())
     while True:
         alg.step()
         N = alg.queries
-        assert N == 2 * alg.t  # two rounds of preference queries per iteration
-        kl = _kl(g, nash, alg.policy)
+        assert N == 2 * alg.iteration  # two rounds of preference queries per iteration
+        kl = _kl(g, nash, alg.current_policy())
         assert kl <= (1 + 2 * beta) ** (-N / 2) * kl0 * (1 + 1e-9) + 1e-15
         if kl < 1e-10:
             break
@@ -83,8 +90,8 @@ def test_larger_prox_coef_is_slower_but_converges():
     kls = {}
     for lam in (0.5, 2.0):
         alg = NashMP(g, NashMPConfig(beta=beta, prox_coef=lam))
-        alg.run(100)
-        kls[lam] = _kl(g, nash, alg.policy)
+        advance(alg, 100)
+        kls[lam] = _kl(g, nash, alg.current_policy())
     assert kls[2.0] > kls[0.5]
     assert kls[2.0] < 1e-3
 
@@ -95,17 +102,17 @@ def test_fewer_queries_than_nash_md_for_a_tight_target():
     nash = regularized_nash(g, beta)
 
     def queries_to_target(alg, cap=200000):
-        while np.max(regularized_exploitability(g, alg.policy, beta)) > 1e-8:
+        while np.max(regularized_exploitability(g, alg.current_policy(), beta)) > 1e-8:
             alg.step()
             if alg.queries > cap:
                 return np.inf
         return alg.queries
 
     mp = queries_to_target(NashMP(g, NashMPConfig(beta=beta)))
-    # Nash-MD with a constant step is biased; use its convergent schedule (spec §6.1)
+    # Nash-MD with a constant step is biased; use its convergent schedule
     md = queries_to_target(NashMD(g, NashMDConfig(beta=beta, schedule="decreasing")))
     assert mp < md
-    assert _kl(g, nash, NashMP(g, NashMPConfig(beta=beta)).run(mp // 2)) < 1e-7
+    assert _kl(g, nash, advance(NashMP(g, NashMPConfig(beta=beta)), mp // 2)) < 1e-7
 
 
 def test_bad_config_is_a_user_error():
@@ -119,7 +126,7 @@ def test_bad_config_is_a_user_error():
 
 
 def test_small_prox_coef_can_fail_to_contract_at_small_beta():
-    # spec §2.1: λ = 0.1 with β = 0.01 increases KL(π*‖π) on some steps (λ = ½ never does)
+    # λ = 0.1 with β = 0.01 increases KL(π*‖π) on some steps (λ = ½ never does)
     increased = 0
     for seed in range(10):
         g = random_intransitive(6, seed=seed, ref_concentration=1.0)
@@ -127,10 +134,10 @@ def test_small_prox_coef_can_fail_to_contract_at_small_beta():
         nash = regularized_nash(g, beta)
         for lam, expect_monotone in ((0.1, False), (0.5, True)):
             alg = NashMP(g, NashMPConfig(beta=beta, prox_coef=lam))
-            prev, up = _kl(g, nash, alg.policy), False
+            prev, up = _kl(g, nash, alg.current_policy()), False
             for _ in range(50):
                 alg.step()
-                kl = _kl(g, nash, alg.policy)
+                kl = _kl(g, nash, alg.current_policy())
                 up |= prev > 1e-12 and kl > prev * (1 + 1e-9)
                 prev = kl
             if expect_monotone:

@@ -34,10 +34,19 @@ from alignment.tabular import (
     OMDConfig,
     OnlineIPO,
     SPPOConfig,
+    base_game,
     rlhf_target,
 )
 from games.preference import cyclic, make_game, regularized_nash
 from gtlearn.core.metrics import kl_divergence
+
+
+def advance(alg, steps: int):
+    """``steps`` more iterations of ``alg``; returns its last iterate."""
+    for _ in range(steps):
+        alg.step()
+    return alg.current_policy()
+
 
 B = 0.5
 LAM = 0.5
@@ -57,12 +66,12 @@ def _pred(a, g, m, T):
 
 
 def _errors(game, cls, cfg, T, m, seeds=3):
-    exact = cls(game, cfg).run(T)
+    exact = advance(cls(game, cfg), T)
     out = []
     for s in range(seeds):
         alg = cls(game, cfg, mode="sampled", samples=m, seed=s)
-        alg.run(T)
-        out.append(float(game.rho @ kl_divergence(exact, alg.policy)))
+        advance(alg, T)
+        out.append(float(game.rho @ kl_divergence(exact, alg.current_policy())))
     return np.array(out), alg.queries
 
 
@@ -80,8 +89,8 @@ def test_regularized_algorithms_within_statistical_error(name):
     if name != "nash-md":
         nash = regularized_nash(game, B)
         alg = cls(game, cfg, mode="sampled", samples=1024, seed=0)
-        alg.run(T)
-        assert game.rho @ kl_divergence(nash, alg.policy) <= 4 * _pred(a, g, 1024, T)
+        advance(alg, T)
+        assert game.rho @ kl_divergence(nash, alg.current_policy()) <= 4 * _pred(a, g, 1024, T)
 
 
 UNREGULARIZED = {
@@ -115,13 +124,13 @@ def test_sppo_sampled_average_is_unexploitable_within_error():
     T, m = 400, 256
     init = np.array([[0.6, 0.3, 0.1]])
     exact = SPPO(g, SPPOConfig(eta=0.3), init=init)
-    exact.run(T)
+    advance(exact, T)
     for seed in range(3):
         alg = SPPO(g, SPPOConfig(eta=0.3), mode="sampled", samples=m, seed=seed, init=init)
-        alg.run(T)
+        advance(alg, T)
         assert alg.queries == T * 3 * m
-        e_s = unregularized_exploitability(g, alg.average_policy)[0]
-        e_x = unregularized_exploitability(g, exact.average_policy)[0]
+        e_s = unregularized_exploitability(g, alg.average_policy())[0]
+        e_x = unregularized_exploitability(g, exact.average_policy())[0]
         assert e_s <= e_x + 3 * 0.5 / np.sqrt(m)
 
 
@@ -132,11 +141,12 @@ def test_fdpg_sampled_tracks_exact_with_error_of_order_one_over_samples(div):
     target = rlhf_target(a, rng.standard_normal((2, 6)), 0.5)
     cfg = FDPGConfig(divergence=div, learning_rate=0.5)
     T = 100
-    exact = FDPG(a, target, cfg).run(T)
+    game = base_game(a)
+    exact = advance(FDPG(game, cfg, target=target), T)
 
     def err(m):
-        return np.mean([kl_divergence(exact, FDPG(a, target, cfg, mode="sampled", samples=m, seed=s).run(T)).mean()
-                        for s in range(3)])
+        return np.mean([kl_divergence(exact, advance(FDPG(game, cfg, mode="sampled", samples=m, seed=s, target=target),
+                                                     T)).mean() for s in range(3)])
 
     small, big = err(64), err(1024)
     assert small < 1e-4

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import shutil
 import socket
+from dataclasses import asdict
 
 import numpy as np
 import pytest
 
 from alignment.lspo.loop import LSPOConfig, LSPOTrainer, load_iteration
+from gtlearn.core.errors import GtlearnError
+from gtlearn.core.run import read_metrics
 
 
 @pytest.fixture()
@@ -65,17 +69,40 @@ def test_offline_preset_runs_three_iterations(offline_run):
     assert pair["gap_chosen"] < pair["gap_rejected"] and pair["z_chosen"] != pair["z_rejected"]
 
 
+def test_run_directory_logs_one_record_per_iteration(offline_run):
+    out, cfg, summaries = offline_run
+    assert json.loads((out / "config.json").read_text()) == json.loads(json.dumps(asdict(cfg)))
+    rows = read_metrics(out / "metrics.jsonl")
+    assert [r["iteration"] for r in rows] == [1, 2, 3]
+    for row, summary in zip(rows, summaries):
+        assert row["gap_name"] == "avg_regret_per_infoset" and row["gap"] > 0
+        assert row["gap"] == summary["cfr"]["avg_regret_per_infoset"]
+        assert row["pairs"] == summary["preferences"]["pairs"] and row["cfr_nodes"] == summary["cfr"]["nodes"]
+
+
 def test_resume_skips_finished_iterations(offline_run, no_network):
     out, cfg, summaries = offline_run
     again = LSPOTrainer(cfg, out, resume=True, log=None).train()
     assert again == summaries
-    from gtlearn.core.errors import GtlearnError
-
     with pytest.raises(GtlearnError):
         LSPOTrainer(cfg, out, log=None)  # neither resume nor overwrite
     other = LSPOConfig.preset("ci", traversals=151)
     with pytest.raises(GtlearnError):
         LSPOTrainer(other, out, resume=True, log=None)
+
+
+def test_resume_redoes_an_unfinished_iteration_to_the_same_numbers(offline_run, no_network, tmp_path):
+    out, cfg, summaries = offline_run
+    copy = tmp_path / "run"
+    shutil.copytree(out, copy)
+    (copy / "iter_3" / "done.json").unlink()  # as if stopped during iteration 3
+    again = LSPOTrainer(cfg, copy, resume=True, log=None).train()
+    strip = [{k: v for k, v in s.items() if k not in ("seconds", "cpu_seconds")} for s in again]
+    assert strip == [{k: v for k, v in s.items() if k not in ("seconds", "cpu_seconds")} for s in summaries]
+    assert (copy / "iter_3" / "solver.npz").read_bytes() == (out / "iter_3" / "solver.npz").read_bytes()
+    rows = read_metrics(copy / "metrics.jsonl")
+    assert [r["iteration"] for r in rows] == [1, 2, 3]
+    assert rows[2]["gap"] == read_metrics(out / "metrics.jsonl")[2]["gap"]
 
 
 def test_iteration_agents_play_and_evaluate(offline_run, no_network):

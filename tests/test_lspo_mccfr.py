@@ -1,4 +1,5 @@
-"""External-sampling MCCFR on the Werewolf abstraction (solvers/mccfr.py)."""
+"""External-sampling MCCFR on the Werewolf abstraction (alignment/lspo/mccfr.py): keys, emission,
+policies and q-values, seeding, what it learns, its approximate gap record."""
 
 from __future__ import annotations
 
@@ -7,17 +8,14 @@ import random
 import numpy as np
 import pytest
 
+from alignment.lspo.abstraction import AbstractWerewolf
+from alignment.lspo.cfr_policy import MCCFRPolicy
+from alignment.lspo.infostates import discussion_key, target_key, view_from_engine, view_from_info
+from alignment.lspo.mccfr import MCCFRConfig, MCCFRSolver
 from games.werewolf import WerewolfEngine, info_state
-from solvers.mccfr import (
-    AbstractWerewolf,
-    MCCFRConfig,
-    MCCFRPolicy,
-    MCCFRSolver,
-    discussion_key,
-    target_key,
-    view_from_engine,
-    view_from_info,
-)
+from gtlearn.core.driver import drive
+from gtlearn.core.errors import GtlearnError
+from gtlearn.core.metrics import Metrics
 
 KS = {"werewolf": 3, "seer": 2, "doctor": 2, "villager": 2}
 
@@ -25,6 +23,12 @@ KS = {"werewolf": 3, "seer": 2, "doctor": 2, "villager": 2}
 def _game(k_pub=3):
     em = {r: np.full((k, k_pub), 1.0 / k_pub) for r, k in KS.items()}
     return AbstractWerewolf(KS, em)
+
+
+def _solve(config: MCCFRConfig) -> tuple[MCCFRSolver, MCCFRPolicy]:
+    solver = MCCFRSolver(_game(), config)
+    drive(solver, config.traversals, eval_every=config.traversals)
+    return solver, solver.average_policy()
 
 
 def test_keys_from_engine_equal_keys_from_info_state():
@@ -71,9 +75,8 @@ def test_emission_sampling_matches_probabilities():
 
 
 def test_mccfr_outputs_policies_and_q_values(tmp_path):
-    solver = MCCFRSolver(_game(), MCCFRConfig(traversals=120, seed=3))
-    pol = solver.run()
-    assert solver.t == 120
+    solver, pol = _solve(MCCFRConfig(traversals=120, seed=3))
+    assert solver.iteration == 120
     assert pol.disc_avg and pol.tgt_avg and pol.q
     for key, q in pol.q.items():
         assert q.shape == (KS[key[1]],) and pol.q_count[key] > 0
@@ -94,8 +97,8 @@ def test_mccfr_outputs_policies_and_q_values(tmp_path):
 
 
 def test_mccfr_is_seeded():
-    a = MCCFRSolver(_game(), MCCFRConfig(traversals=40, seed=1)).run()
-    b = MCCFRSolver(_game(), MCCFRConfig(traversals=40, seed=1)).run()
+    a = _solve(MCCFRConfig(traversals=40, seed=1))[1]
+    b = _solve(MCCFRConfig(traversals=40, seed=1))[1]
     assert set(a.tgt_avg) == set(b.tgt_avg)
     assert all(a.tgt_avg[k] == b.tgt_avg[k] for k in a.tgt_avg)
 
@@ -103,8 +106,7 @@ def test_mccfr_is_seeded():
 def test_mccfr_learns_that_the_seer_votes_a_found_wolf():
     """With the shaped utility (+20 for a village vote on a wolf, -20 otherwise), regret
     matching must put more than uniform weight on voting a player the Seer checked as a wolf."""
-    solver = MCCFRSolver(_game(), MCCFRConfig(traversals=400, seed=0))
-    pol = solver.run()
+    solver, pol = _solve(MCCFRConfig(traversals=400, seed=0))
     wolf_keys = [k for k in pol.tgt_avg if k[1] == "seer" and k[2] == "vote" and len(k) > 5 and k[4] == 1]
     clean_keys = [k for k in pol.tgt_avg if k[1] == "seer" and k[2] == "vote" and len(k) > 5 and k[4] == 2]
     assert wolf_keys and clean_keys
@@ -114,7 +116,38 @@ def test_mccfr_learns_that_the_seer_votes_a_found_wolf():
 
 
 def test_bad_utility_is_a_user_error():
-    from gtlearn.core.errors import GtlearnError
-
     with pytest.raises(GtlearnError):
         MCCFRSolver(_game(), MCCFRConfig(utility="elo"))
+    with pytest.raises(GtlearnError):
+        MCCFRSolver(_game(), MCCFRConfig(averaging="exponential"))
+
+
+def test_gap_is_the_average_positive_regret_per_key():
+    solver = MCCFRSolver(_game(), MCCFRConfig(traversals=30, seed=4))
+    assert solver.gap().gap == 0.0  # nothing visited yet
+    record = drive(solver, 30, eval_every=10).records[-1]
+    assert isinstance(record, Metrics) and record.iteration == 30 and record.gap_name == "avg_regret_per_infoset"
+    disc = [max(float(r.max()), 0.0) for r in solver.disc_regret.values()]
+    tgt = [max(float(r), 0.0) for r in solver.tgt_regret.values()]
+    assert record.gap == pytest.approx((sum(disc) + sum(tgt)) / ((len(disc) + len(tgt)) * 30), rel=1e-12)
+    assert record.extra["discussion_keys"] == len(disc) and record.extra["target_keys"] == len(tgt)
+    assert record.extra["nodes"] == solver.nodes > 0
+
+
+def test_current_policy_is_regret_matching():
+    solver, _ = _solve(MCCFRConfig(traversals=30, seed=4))
+    current = solver.current_policy()
+    for key, regrets in list(solver.disc_regret.items())[:20]:
+        assert np.allclose(current.discussion_probs(key, key[1]), solver._disc_sigma(key, KS[key[1]]), atol=1e-15)
+    keys = list(solver.tgt_regret)[:5]
+    assert np.allclose(current.target_probs(keys), solver._tgt_sigma(keys), atol=1e-15)
+
+
+def test_step_traverses_every_living_player_of_a_root_once():
+    solver = MCCFRSolver(_game(), MCCFRConfig(traversals=10, seed=7))
+    solver.step()
+    root, pending = solver._root, list(solver._pending)
+    assert pending == root.living()[1:]
+    for _ in pending:
+        solver.step()
+    assert solver._root is root and solver._pending == [] and solver.iteration == len(root.living())

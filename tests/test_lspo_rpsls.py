@@ -1,4 +1,4 @@
-"""The RPSLS toy check (spec §4): LSPO's exploitability falls to ~0 by iteration 3."""
+"""The RPSLS toy check (docs/lspo.md): LSPO's exploitability falls to ~0 by iteration 3."""
 
 from __future__ import annotations
 

@@ -97,7 +97,7 @@ def test_regularized_nash_is_the_fixed_point(gi, beta):
     floor = 256 * np.finfo(float).eps * (np.abs(np.log(g.ref)).max() + 1 / beta)  # documented float64 floor
     assert np.max(np.abs(np.log(pi) - log_best_response(g, pi, beta))) <= max(1e-12, floor)
     assert np.max(np.abs(regularized_exploitability(g, pi, beta))) <= 1e-14
-    # about log(1/tol)/log(1+2β) iterations (spec §1.3)
+    # about log(1/tol)/log(1+2β) iterations
     assert info["iterations"] <= 1.2 * np.log(1e12) / np.log1p(2 * beta) + 16
 
 
@@ -123,7 +123,7 @@ def test_regularized_nash_cross_checked_by_bfgs_and_damped_iteration(beta):
     assert np.max(np.abs(np.exp(log_p) - pi)) < 1e-10
 
 
-def test_solve_regularized_nash_spec_name():
+def test_solve_regularized_nash_from_arrays():
     g = GAMES[0]
     assert np.allclose(solve_regularized_nash(g.P, g.ref, 0.2), regularized_nash(g, 0.2))
 

@@ -1,4 +1,4 @@
-"""Rules of the 7-player Werewolf engine (spec §2): every rule scripted and checked."""
+"""Rules of the 7-player Werewolf engine (docs/lspo.md): every rule scripted and checked."""
 
 from __future__ import annotations
 

@@ -2,14 +2,16 @@
 arXiv 2502.04686) -- latent strategy space from statement embeddings + per-role k-means, CFR on
 the abstracted game, back to language by DPO.
 
-Modules: ``statements`` (intents, phrasings, claim parser), ``agents`` (random, rule-based,
-language agent with JSON parsing and fallback), ``policies/template.py`` (offline statement
+Modules: ``statements`` (intents, phrasings, claim parser), ``board`` (the rule-based reading
+of the board, intent realization), ``agents`` (random, rule-based, language agent with JSON
+parsing and fallback, the play-time LSPO agent), ``policies/template.py`` (offline statement
 policy), ``policies/hf.py`` (Hugging Face LM + TRL DPO), ``embed`` (hashing / TF-IDF / MiniLM),
-``cluster`` (latent space), ``selfplay``, ``preferences``, ``agent`` (play-time agent),
-``loop`` (the iteration), ``evaluate`` (win rates with 95% intervals), ``rpsls`` (toy check).
-The solver is :mod:`solvers.mccfr`.
+``cluster`` (latent space), ``selfplay``, ``abstraction`` (the abstracted game, public labels,
+the CFR actor), ``infostates`` (the tabular information-state keys), ``mccfr`` (the solver),
+``cfr_policy`` (its output tables), ``preferences``, ``loop`` (the iteration, a run directory),
+``evaluate`` (win rates with 95% intervals), ``rpsls`` (toy check).
 
-Documented choices and deviations (the spec's "unverified: choose, document" items):
+Documented choices and deviations (where the paper is silent or differs; docs/lspo.md):
 
 * solver: tabular external-sampling MCCFR with role-shared keys, one-round depth limit and
   linear averaging (the paper used Deep CFR; ``deep_cfr`` is not implemented);
@@ -22,7 +24,7 @@ Documented choices and deviations (the spec's "unverified: choose, document" ite
 * template DPO: learning rate 0.1 (Adam) instead of 1e-6; the HF path uses 1e-6 with TRL;
 * self-play actions: the rule-based actor in iteration 1, the previous CFR policy afterwards;
   play time: statements from the tuned policy, actions from the final CFR policy;
-* embedder default ``hashing`` (the spec's offline CI choice); TF-IDF is fitted per
+* embedder default ``hashing`` (the offline CI choice); TF-IDF is fitted per
   iteration on all roles and skips the optional SVD;
 * resume granularity is one finished iteration.
 """

@@ -1,4 +1,5 @@
-"""Werewolf agents: random-legal, rule-based, and the language agent over a pluggable policy.
+"""Werewolf agents: random-legal, rule-based, the language agent over a pluggable policy, and
+the play-time LSPO agent.
 
 Every agent sees only :class:`games.werewolf.observations.InfoState` (and its rendered text),
 so no agent can read hidden roles. The interface is two methods:
@@ -9,7 +10,7 @@ so no agent can read hidden roles. The interface is two methods:
 The :class:`LanguageAgent` asks its policy for a JSON completion -- ``{"reasoning", "statement"}``
 for a discussion turn, ``{"reasoning", "action"}`` otherwise -- retries malformed output twice
 and then substitutes a legal fallback -- the rule-based agent's action, or a statement of a
-uniformly random intent -- counting every fallback (spec §3.1).
+uniformly random intent -- counting every fallback (docs/lspo.md).
 """
 
 from __future__ import annotations
@@ -19,74 +20,12 @@ import random
 import re
 from typing import Any
 
-from alignment.lspo.statements import PHRASINGS, parse_claims
-from games.werewolf.engine import DOCTOR, SEER, WEREWOLF, player_name
+from alignment.lspo.board import Board, available_intents, phrase, realize
+from alignment.lspo.policies.base import Candidate
 from games.werewolf.observations import InfoState
-
-
-class Board:
-    """The rule-based reading of the public record from one player's seat: claims, accusations,
-    and a suspicion score per player (positive = looks like a wolf to the village)."""
-
-    def __init__(self, state: InfoState) -> None:
-        self.state = state
-        n = state.num_players
-        self.claimed_role: dict[int, str] = {}
-        self.seer_says: dict[int, dict[int, bool]] = {}  # claimer -> {target: is wolf}
-        self.score = [0.0] * n
-        self.accused_today = [0] * n
-        today = state.rounds[-1].round
-        for r in state.rounds:
-            w = 1.0 if r.round == today else 0.5
-            for speaker, statement in r.statements:
-                if not isinstance(statement, str):
-                    continue
-                c = parse_claims(statement)
-                if c["role"] is not None:
-                    self.claimed_role[speaker] = c["role"]
-                if c["checks"]:
-                    self.seer_says.setdefault(speaker, {}).update(c["checks"])
-                for j in c["accuse"]:
-                    if j < n:
-                        self.score[j] += w
-                        if r.round == today:
-                            self.accused_today[j] += 1
-                for j in c["defend"]:
-                    if j < n:
-                        self.score[j] -= 0.5 * w
-        # Night victims are always village: their claims are credible and they were no wolves.
-        self.night_victims = {r.killed for r in state.rounds if r.killed is not None}
-        seers = list(self.seer_says)
-        for claimer, checks in self.seer_says.items():
-            # A lone Seer claim is believed; with two claimants each is half-believed, unless
-            # the wolves have since killed the claimant at night.
-            weight = 3.0 if claimer in self.night_victims else 3.0 / len(seers)
-            for j, wolf in checks.items():
-                if j < n:
-                    self.score[j] += weight if wolf else -weight
-        for j, wolf in state.checks.items():
-            self.score[j] += 100.0 if wolf else -100.0
-        if state.role == WEREWOLF:
-            for j in state.teammates:
-                self.score[j] = -1000.0  # never a wolf's pick against its own side
-
-    def others(self) -> list[int]:
-        return [j for j in self.state.living() if j != self.state.player]
-
-    def top(self, candidates: list[int], rng: random.Random, sign: float = 1.0) -> int:
-        best = max(sign * self.score[j] for j in candidates)
-        tied = [j for j in candidates if sign * self.score[j] == best]
-        return tied[rng.randrange(len(tied))]
-
-    def claimed(self, role: str, among: list[int]) -> list[int]:
-        return [j for j in among if self.claimed_role.get(j) == role]
-
-
-def realize(intent: str, target: int | None, rng: random.Random) -> str:
-    key = intent
-    phr = PHRASINGS[key]
-    text = phr[rng.randrange(len(phr))]
-    return text.replace("{j}", player_name(target)) if target is not None else text
+from games.werewolf.render import parse_action, render
+from games.werewolf.rules import DOCTOR, SEER, WEREWOLF
+from gtlearn.core.errors import GtlearnError
 
 
 class RandomAgent:
@@ -99,8 +38,6 @@ class RandomAgent:
         return state.legal[rng.randrange(len(state.legal))]
 
     def speak(self, state: InfoState, rng: random.Random) -> str:
-        from alignment.lspo.policies.template import available_intents, phrase
-
         options = available_intents(state, Board(state), rng)
         intent, target = options[rng.randrange(len(options))]
         return phrase(intent, target, state, rng)
@@ -231,13 +168,9 @@ class LanguageAgent:
         self.calls = {"speak": 0, "act": 0}
 
     def candidates(self, state: InfoState, n: int, rng: random.Random) -> list:
-        """``n`` candidate statements, each requested given the earlier ones (spec §3.1)."""
-        from alignment.lspo.policies.base import Candidate
-
+        """``n`` candidate statements, each requested given the earlier ones (docs/lspo.md)."""
         if hasattr(self.policy, "propose_statements"):
             return self.policy.propose_statements(state, n, rng)
-        from games.werewolf.render import render
-
         obs_text = render(state)
         out: list[Candidate] = []
         for _ in range(n):
@@ -265,8 +198,6 @@ class LanguageAgent:
             return self.action_policy.act(state, rng)
         if not hasattr(self.policy, "generate"):
             return self.policy.act(state, rng)
-        from games.werewolf.render import parse_action, render
-
         prompt = action_prompt(render(state))
         self.calls["act"] += 1
         for _try in range(self.retries + 1):
@@ -280,3 +211,30 @@ class LanguageAgent:
                 continue
         self.fallbacks["act"] += 1
         return self.fallback.act(state, rng)
+
+
+class LSPOAgent:
+    """The play-time LSPO agent (docs/lspo.md): statements from the (DPO-tuned) statement
+    policy, one generation per turn; secret actions and votes from the final CFR average policy
+    (``actions_from="cfr"``, default; ``actor`` is a :class:`alignment.lspo.abstraction.CFRActor`)
+    or from the policy's own actor (``"policy"``). The ``latent_fewshot`` variant (the paper's
+    "w/o fine-tuning" ablation) is not implemented."""
+
+    name = "lspo"
+
+    def __init__(self, policy, actor=None, actions_from: str = "cfr") -> None:
+        if actions_from not in ("cfr", "policy"):
+            raise GtlearnError(f"unknown agent.actions_from {actions_from!r}; use cfr or policy")
+        if actions_from == "cfr" and actor is None:
+            raise GtlearnError("actions_from=cfr needs a CFR policy (run at least one LSPO iteration)")
+        self.language = LanguageAgent(policy, action_policy=actor if actions_from == "cfr" else None)
+
+    def speak(self, state, rng: random.Random) -> str:
+        return self.language.speak(state, rng)
+
+    def act(self, state, rng: random.Random):
+        return self.language.act(state, rng)
+
+    @property
+    def fallbacks(self) -> dict:
+        return self.language.fallbacks

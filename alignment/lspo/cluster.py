@@ -1,4 +1,4 @@
-"""The latent strategy space: per-role k-means over statement embeddings (spec §3.2).
+"""The latent strategy space: per-role k-means over statement embeddings (docs/lspo.md).
 
 * Cluster schedule: iteration ``t`` (1-based) uses ``k[role] = base[role] + t - 1`` with
   ``base = {werewolf: 3, seer: 2, doctor: 2, villager: 2}`` (3/4/5 and 2/3/4 over 3 iterations).

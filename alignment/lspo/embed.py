@@ -1,4 +1,4 @@
-"""Pluggable statement embedders (spec §7): ``minilm``, ``tfidf``, ``hashing``; ``auto`` picks
+"""Pluggable statement embedders (docs/lspo.md): ``minilm``, ``tfidf``, ``hashing``; ``auto`` picks
 the first available in that order.
 
 * ``hashing`` (numpy only): signed feature hashing of word unigrams, word bigrams and character

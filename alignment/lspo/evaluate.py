@@ -1,10 +1,10 @@
-"""Head-to-head evaluation by side with 95% intervals (spec §4).
+"""Head-to-head evaluation by side with 95% intervals (docs/lspo.md).
 
 One agent controls every player of one side (both wolves, or the five village players) and the
 opponent controls the other side; roles are dealt by the game seed. A drawn (round-capped) game
 counts as not won. Each (agent, opponent, side) cell reports the win rate over ``games`` games
 with a 95% Wilson score interval, and the mean +- std of the win rate over ``seeds`` equal blocks
-of games (the spec's "5 seeds x 20 games" reading of the paper's +-; documented choice).
+of games (a "5 seeds x 20 games" reading of the paper's +-; documented choice).
 
 Agents: ``random`` (uniform legal actions, random intents), ``rule`` (the rule-based agent),
 ``iter0`` (the initial template policy + rule-based actor: the LSPO agent before any iteration)
@@ -95,7 +95,8 @@ def lspo_agent(run_dir, iteration: int, actions_from: str = "cfr"):
     """The LSPO agent of a finished iteration (iteration 0 is the untrained start)."""
     if iteration == 0:
         return baseline_agent("iter0")
-    from alignment.lspo.agent import CFRActor, LSPOAgent, PublicLabeler
+    from alignment.lspo.abstraction import CFRActor, PublicLabeler
+    from alignment.lspo.agents import LSPOAgent
     from alignment.lspo.loop import load_iteration
 
     art = load_iteration(run_dir, iteration)

@@ -5,325 +5,55 @@ for Regret Minimization in Extensive Games", NeurIPS 2009): for a traverser ``p`
 of ``p`` is expanded, every other player's action and every chance event is sampled; regrets of
 ``p`` are updated with sampled counterfactual values; the average strategy is accumulated at the
 sampled (non-traverser) decisions. Regret matching gives the current strategy. It stands in for
-the paper's Deep CFR (Xu et al., ICML 2025, arXiv 2502.04686, §4.3), which is the spec's
-``deep_cfr`` option and is not implemented here.
+the paper's Deep CFR (Xu et al., ICML 2025, arXiv 2502.04686, §4.3), which is not implemented
+(docs/lspo.md).
 
-**The abstracted game** (:class:`AbstractWerewolf`) is the Werewolf engine with each discussion
-turn replaced by a latent strategy index ``z`` in ``[0, k_role)``; the listeners observe a
-*public label* ``c ~ P(c | role, z)`` (see :mod:`alignment.lspo.cluster` for why not ``z``
-itself); secret actions, votes, transitions and rewards are unchanged.
-
-**Tabular abstraction** (role-shared, spec §3.4) -- the information-state keys:
-
-* discussion: ``(role, min(round, 3), speaking-position bucket {first, middle, last},
-  private-knowledge class, multiset of public labels already spoken today)``; knowledge class:
-  Seer -- no wolf found / a found wolf alive; Wolf -- teammate alive or not; Doctor -- last
-  night ended with or without a death; Villager -- one class. A coarse key drops the multiset.
-* target decisions (propose, kill, see, save, vote): each legal target ``j`` owns the regret
-  entry ``(role, decision, min(round, 3), phi(j))`` with ``phi(j)`` = (the actor's check label
-  for ``j``, ``j`` is a teammate, ``j``'s public label today -- the previous day's at night --,
-  ``j`` voted last day for the actor or a teammate, a bucket 0/1/2+ of votes ``j`` received last
-  day, ``j`` is the teammate's proposal). Abstaining has its own key. The policy is regret
-  matching over the legal targets' entries.
-
-Sharing keys across targets and players is an abstraction for tractability; it carries no
-convergence guarantee (the game is a two-team general-sum 7-player game anyway), and the
-solver is judged by win rate, not exploitability.
+The game is :class:`~alignment.lspo.abstraction.AbstractWerewolf`; the information-state keys
+are the role-shared tabular abstraction of :mod:`alignment.lspo.infostates`. The solver is
+judged by win rate, not exploitability.
 
 **Depth limit** (the paper's manner): a traversal starts at the beginning of a round, expands
 to the end of that round, then rolls out to the end of the game with the solver's current
 *average* policy (the "previous strategy" of the paper's depth-limited search). Roots are the
 starts of rounds 1-3 reached by playing the average policy from a fresh deal (documented
-choice: it is how later rounds' information states get updated under a one-round depth limit).
+choice: it is how later rounds' information states get updated under a one-round depth limit);
+every living player of a root is the traverser once.
 
 **Averaging** (deviation, documented): the average strategy weights traversal ``t`` by ``t``
 (linear averaging, as in LCFR -- Brown & Sandholm, AAAI 2019 -- which discounts the uniform
 early strategies); ``averaging="uniform"`` gives the plain ES-MCCFR average.
 
-**Utility**: the §2.7 shaped return (``utility="shaped"``, default) or +1/-1/0 by the side's
-result (``utility="win"``).
+**Utility**: the shaped return of the game's rewards (``utility="shaped"``, default) or
++1/-1/0 by the side's result (``utility="win"``).
 
-**Output**: per-role average policies over latent indices and targets, and for each discussion
-key the counterfactual values ``q(I, z)`` averaged over the last half of the traversals
-(:class:`MCCFRPolicy`).
+**Solver contract**: one :meth:`MCCFRSolver.step` is one (root, traverser) traversal and
+``config.traversals`` is the planned total (the q-values are recorded over its last half). The
+policies are :class:`~alignment.lspo.cfr_policy.MCCFRPolicy` tables. There is no exact gap for
+the abstracted 7-player game: :meth:`MCCFRSolver.gap` reports an *approximate* measure, the
+average positive sampled regret per information-state key per traversal
+(``gap_name = "avg_regret_per_infoset"``; a discussion key counts ``max_z R(I, z)^+``, a
+target key its own ``R^+``), which is not an exploitability.
 """
 
 from __future__ import annotations
 
 import json
 import random
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 
 import numpy as np
 
-from games.werewolf.engine import (
-    DOCTOR,
-    PHASE_DISCUSSION,
-    PHASE_NIGHT,
-    PHASE_PROPOSE,
-    SEER,
-    WEREWOLF,
-    WerewolfConfig,
-    WerewolfEngine,
-)
-
-# -- information-state keys ----------------------------------------------------------------------
-
-
-@dataclass
-class KeyView:
-    """What the key functions read: a player's knowledge, with statements as public labels."""
-
-    player: int
-    role: str
-    round: int
-    alive: list[bool]
-    teammates: tuple[int, ...]
-    checks: dict[int, bool]
-    last_night_death: bool
-    labels: dict[int, int]  # speaker -> public label (today's; the previous day's at night)
-    spoken: list[int]  # labels spoken so far today (discussion turns)
-    position: int  # 0 first speaker, 1 middle, 2 last
-    last_votes: dict[int, int | None]
-    proposal: int | None = None
-    _received: dict | None = None
-
-    def received(self, j: int) -> int:
-        if self._received is None:
-            counts: dict[int, int] = {}
-            for t in self.last_votes.values():
-                if t is not None:
-                    counts[t] = counts.get(t, 0) + 1
-            self._received = counts
-        return self._received.get(j, 0)
-
-
-def view_from_engine(eng: WerewolfEngine, p: int) -> KeyView:
-    """The key view of ``p`` read straight from an abstracted engine (statements are labels).
-    Reads only what ``p`` may know; :func:`view_from_info` gives the same from an InfoState."""
-    r = eng.round
-    night = eng.phase in (PHASE_PROPOSE, PHASE_NIGHT)
-    resolved = eng.nights[: r - 1] if night else eng.nights[:r]
-    stmt_day = (eng.days[r - 2] if r >= 2 else None) if night else eng.days[r - 1]
-    labels = {s: c for s, c in stmt_day.statements} if stmt_day is not None else {}
-    spoken: list[int] = []
-    position = 0
-    if eng.phase == PHASE_DISCUSSION:
-        spoken = [c for _, c in eng.days[r - 1].statements]
-        idx, total = len(spoken), len(spoken) + len(eng.speaker_queue)
-        position = 0 if idx == 0 else (2 if idx == total - 1 else 1)
-    checks = {}
-    role = eng.roles[p]
-    if role == SEER:
-        for nr in resolved:
-            if p in nr.checks:
-                t, w = nr.checks[p]
-                checks[t] = w
-    proposal = None
-    if role == WEREWOLF and night and eng.nights[r - 1].proposal is not None:
-        proposal = eng.nights[r - 1].proposal
-    return KeyView(
-        player=p,
-        role=role,
-        round=r,
-        alive=eng.alive,
-        teammates=tuple(eng.teammates(p)),
-        checks=checks,
-        last_night_death=bool(resolved) and resolved[-1].killed is not None,
-        labels=labels,
-        spoken=spoken,
-        position=position,
-        last_votes=eng.days[r - 2].votes if r >= 2 else {},
-        proposal=proposal,
-    )
-
-
-def view_from_info(state, label_of) -> KeyView:
-    """The key view from a :class:`games.werewolf.observations.InfoState`; ``label_of(statement)``
-    maps a heard statement to its public label (integers pass through)."""
-
-    def lab(s):
-        return int(s) if isinstance(s, (int, np.integer)) else int(label_of(s))
-
-    night = state.phase in (PHASE_PROPOSE, PHASE_NIGHT)
-    rounds = state.rounds
-    today = rounds[-1]
-    resolved = [rv for rv in rounds if rv.night_resolved]
-    stmt_round = (rounds[-2] if len(rounds) >= 2 else None) if night else today
-    labels = {s: lab(x) for s, x in stmt_round.statements} if stmt_round is not None else {}
-    spoken: list[int] = []
-    position = 0
-    if state.phase == PHASE_DISCUSSION:
-        spoken = [lab(x) for _, x in today.statements]
-        idx = len(spoken)
-        speakers_left = [i for i in state.living() if i not in {s for s, _ in today.statements}]
-        total = idx + len(speakers_left)
-        position = 0 if idx == 0 else (2 if idx == total - 1 else 1)
-    last_votes = rounds[-2].votes if len(rounds) >= 2 and rounds[-2].votes is not None else {}
-    return KeyView(
-        player=state.player,
-        role=state.role,
-        round=state.round,
-        alive=state.alive,
-        teammates=tuple(state.teammates),
-        checks=state.checks if state.role == SEER else {},
-        last_night_death=bool(resolved) and resolved[-1].killed is not None,
-        labels=labels,
-        spoken=spoken,
-        position=position,
-        last_votes=last_votes,
-        proposal=today.proposal if (state.role == WEREWOLF and night) else None,
-    )
-
-
-def knowledge_class(v: KeyView) -> int:
-    if v.role == SEER:
-        return int(any(w and v.alive[j] for j, w in v.checks.items()))
-    if v.role == WEREWOLF:
-        return int(any(v.alive[j] for j in v.teammates))
-    if v.role == DOCTOR:
-        return int(v.last_night_death)
-    return 0
-
-
-def discussion_key(v: KeyView) -> tuple:
-    spoken = ",".join(str(c) for c in sorted(v.spoken))
-    return ("d", v.role, min(v.round, 3), v.position, knowledge_class(v), spoken)
-
-
-def coarse_discussion_key(v: KeyView) -> tuple:
-    return ("d", v.role, min(v.round, 3), v.position, knowledge_class(v))
-
-
-def target_key(v: KeyView, decision: str, j: int | None) -> tuple:
-    r = min(v.round, 3)
-    if j is None:
-        return ("t", v.role, decision, r, "abstain")
-    chk = v.checks.get(j)
-    chk = 0 if chk is None else (1 if chk else 2)
-    mate = int(j in v.teammates)
-    lab = v.labels.get(j, -1)
-    voted = v.last_votes.get(j)
-    against = int(voted is not None and (voted == v.player or voted in v.teammates))
-    recv = min(2, v.received(j))
-    prop = int(v.proposal is not None and j == v.proposal)
-    return ("t", v.role, decision, r, chk, mate, lab, against, recv, prop)
-
-
-# -- the abstracted game ---------------------------------------------------------------------
-
-
-@dataclass
-class AbstractWerewolf:
-    """Werewolf with latent discussion actions: ``ks[role]`` strategies per role and the
-    emission ``P(public label | role, z)`` (rows sum to 1)."""
-
-    ks: dict[str, int]
-    emission: dict[str, np.ndarray]
-    config: WerewolfConfig = field(default_factory=WerewolfConfig)
-
-    def __post_init__(self) -> None:
-        self._cum = {r: np.cumsum(e, axis=1) for r, e in self.emission.items()}
-
-    def emit(self, role: str, z: int, rng: random.Random) -> int:
-        cum = self._cum[role][z]
-        return int(min(np.searchsorted(cum, rng.random() * cum[-1], side="right"), len(cum) - 1))
-
-
-def _rm(regrets: np.ndarray) -> np.ndarray:
-    pos = np.maximum(regrets, 0.0)
-    s = pos.sum()
-    return pos / s if s > 0 else np.full(len(regrets), 1.0 / len(regrets))
-
-
-def _sample(probs, rng: random.Random) -> int:
-    u = rng.random()
-    acc = 0.0
-    for i, p in enumerate(probs):
-        acc += p
-        if u < acc:
-            return i
-    return len(probs) - 1
-
-
-# -- the solver output -----------------------------------------------------------------------
-
-
-class MCCFRPolicy:
-    """Average policies and discussion q-values of a finished MCCFR run."""
-
-    def __init__(self, ks: dict[str, int], disc_avg: dict, tgt_avg: dict, q: dict, q_count: dict) -> None:
-        self.ks = ks
-        self.disc_avg = disc_avg
-        self.tgt_avg = tgt_avg
-        self.q = q
-        self.q_count = q_count
-
-    def discussion_probs(self, key: tuple, role: str) -> np.ndarray:
-        a = self.disc_avg.get(key)
-        if a is None or a.sum() <= 0:
-            return np.full(self.ks[role], 1.0 / self.ks[role])
-        return a / a.sum()
-
-    def target_probs(self, keys: list[tuple]) -> np.ndarray:
-        w = np.array([self.tgt_avg.get(k, 0.0) for k in keys])
-        s = w.sum()
-        return w / s if s > 0 else np.full(len(keys), 1.0 / len(keys))
-
-    def q_values(self, key: tuple) -> np.ndarray | None:
-        """``q(I, .)`` for the key, else for its coarse key (the multiset dropped), else None."""
-        for k in (key, key[:5]):
-            if k in self.q and self.q_count[k] > 0:
-                return self.q[k] / self.q_count[k]
-        return None
-
-    def act(self, view: KeyView, decision: str, legal: list, rng: random.Random):
-        keys = [target_key(view, decision, j) for j in legal]
-        return legal[_sample(self.target_probs(keys), rng)]
-
-    def save(self, path: str | Path) -> None:
-        from gtlearn.core.io import atomic_save_npz
-
-        def pack(table: dict, width: int | None):
-            keys = sorted(table, key=json.dumps)
-            vals = [np.asarray(table[k], dtype=np.float64).reshape(-1) for k in keys]
-            w = width or max((len(v) for v in vals), default=1)
-            arr = np.full((len(keys), w), np.nan)
-            for i, v in enumerate(vals):
-                arr[i, : len(v)] = v
-            return np.array([json.dumps(list(k)) for k in keys], dtype=str), arr
-
-        dk, dv = pack(self.disc_avg, None)
-        tk, tv = pack(self.tgt_avg, 1)
-        qk, qv = pack(self.q, None)
-        qc = np.array([self.q_count[json_key] for json_key in sorted(self.q, key=json.dumps)], dtype=np.float64)
-        atomic_save_npz(path, disc_keys=dk, disc_vals=dv, tgt_keys=tk, tgt_vals=tv, q_keys=qk, q_vals=qv, q_counts=qc,
-                        ks=np.array(json.dumps(self.ks)))
-
-    @classmethod
-    def load(cls, path: str | Path) -> MCCFRPolicy:
-        with np.load(path, allow_pickle=False) as d:
-            def unpack(keys, vals, scalar=False):
-                out = {}
-                for k, v in zip(keys, vals):
-                    key = tuple(json.loads(str(k)))
-                    v = v[~np.isnan(v)]
-                    out[key] = float(v[0]) if scalar else v
-                return out
-
-            ks = json.loads(str(d["ks"]))
-            q = unpack(d["q_keys"], d["q_vals"])
-            qc = {tuple(json.loads(str(k))): float(c) for k, c in zip(d["q_keys"], d["q_counts"])}
-            return cls(ks, unpack(d["disc_keys"], d["disc_vals"]), unpack(d["tgt_keys"], d["tgt_vals"], True), q, qc)
-
-
-# -- the solver ------------------------------------------------------------------------------
+from alignment.lspo.abstraction import AbstractWerewolf
+from alignment.lspo.cfr_policy import MCCFRPolicy, regret_matching, sample_index
+from alignment.lspo.infostates import discussion_key, target_key, view_from_engine
+from games.werewolf.engine import PHASE_DISCUSSION, WEREWOLF, WerewolfEngine, replay
+from gtlearn.core.errors import GtlearnError
+from gtlearn.core.metrics import Metrics
 
 
 @dataclass
 class MCCFRConfig:
-    traversals: int = 2000  # (root, traverser) traversals
+    traversals: int = 2000  # (root, traverser) traversals planned; q-values from the last half
     utility: str = "shaped"  # shaped | win
     averaging: str = "linear"  # linear | uniform: weight of traversal t in the average policy
     max_root_round: int = 3
@@ -333,9 +63,9 @@ class MCCFRConfig:
 class MCCFRSolver:
     """External-sampling MCCFR with a one-round depth limit (see the module docstring)."""
 
-    def __init__(self, game: AbstractWerewolf, config: MCCFRConfig | None = None) -> None:
-        from gtlearn.core.errors import GtlearnError
+    gap_name = "avg_regret_per_infoset"
 
+    def __init__(self, game: AbstractWerewolf, config: MCCFRConfig | None = None) -> None:
         self.game = game
         self.config = config or MCCFRConfig()
         if self.config.utility not in ("shaped", "win"):
@@ -349,18 +79,20 @@ class MCCFRSolver:
         self.tgt_avg: dict[tuple, float] = {}
         self.q: dict[tuple, np.ndarray] = {}
         self.q_count: dict[tuple, float] = {}
-        self.t = 0
+        self.iteration = 0
+        self.nodes = 0
         self.record_q = False
         self.w = 1.0
-        self.nodes = 0
+        self._root: WerewolfEngine | None = None  # the current root and its traversers still to come
+        self._pending: list[int] = []
 
     # -- policies ------------------------------------------------------------------------------
     def _disc_sigma(self, key: tuple, k: int) -> np.ndarray:
         r = self.disc_regret.get(key)
-        return np.full(k, 1.0 / k) if r is None else _rm(r)
+        return np.full(k, 1.0 / k) if r is None else regret_matching(r)
 
     def _tgt_sigma(self, keys: list[tuple]) -> np.ndarray:
-        return _rm(np.array([self.tgt_regret.get(k, 0.0) for k in keys]))
+        return regret_matching(np.array([self.tgt_regret.get(k, 0.0) for k in keys]))
 
     def _avg_disc(self, key: tuple, k: int) -> np.ndarray:
         a = self.disc_avg.get(key)
@@ -370,6 +102,16 @@ class MCCFRSolver:
         w = np.array([self.tgt_avg.get(k, 0.0) for k in keys])
         s = w.sum()
         return w / s if s > 0 else np.full(len(keys), 1.0 / len(keys))
+
+    def current_policy(self) -> MCCFRPolicy:
+        """Regret matching on the current regrets, as a policy table."""
+        disc = {k: np.maximum(r, 0.0) for k, r in self.disc_regret.items()}
+        tgt = {k: max(float(r), 0.0) for k, r in self.tgt_regret.items()}
+        return MCCFRPolicy(dict(self.game.ks), disc, tgt, self.q, self.q_count)
+
+    def average_policy(self) -> MCCFRPolicy:
+        """The (linearly or uniformly weighted) average policy and the recorded q-values."""
+        return MCCFRPolicy(dict(self.game.ks), self.disc_avg, self.tgt_avg, self.q, self.q_count)
 
     def _utility(self, eng: WerewolfEngine, p: int) -> float:
         if self.config.utility == "shaped":
@@ -386,7 +128,7 @@ class MCCFRSolver:
                 s = eng.actors()[0]
                 v = view_from_engine(eng, s)
                 role = v.role
-                z = _sample(self._avg_disc(discussion_key(v), self.game.ks[role]), rng)
+                z = sample_index(self._avg_disc(discussion_key(v), self.game.ks[role]), rng)
                 eng.step({s: self.game.emit(role, z, rng)}, check=False)
                 continue
             joint = {}
@@ -394,7 +136,7 @@ class MCCFRSolver:
                 legal = eng.legal_actions(a)
                 v = view_from_engine(eng, a)
                 d = eng.decision(a)
-                joint[a] = legal[_sample(self._avg_tgt([target_key(v, d, j) for j in legal]), rng)]
+                joint[a] = legal[sample_index(self._avg_tgt([target_key(v, d, j) for j in legal]), rng)]
             eng.step(joint, check=False)
 
     # -- traversal -------------------------------------------------------------------------------
@@ -405,49 +147,53 @@ class MCCFRSolver:
         if eng.round != root_round:
             self._play_average(eng)
             return self._utility(eng, p)
-        rng = self.rng
         if eng.phase == PHASE_DISCUSSION:
-            s = eng.actors()[0]
-            v = view_from_engine(eng, s)
-            role = v.role
-            k = self.game.ks[role]
-            key = discussion_key(v)
-            sigma = self._disc_sigma(key, k)
-            if s != p:
-                acc = self.disc_avg.get(key)
-                self.disc_avg[key] = self.w * sigma if acc is None else acc + self.w * sigma
-                z = _sample(sigma, rng)
-                eng.step({s: self.game.emit(role, z, rng)}, check=False)
-                return self._traverse(eng, p, root_round)
-            vals = np.empty(k)
-            for z in range(k):
-                child = eng.clone()
-                child.step({s: self.game.emit(role, z, rng)}, check=False)
-                vals[z] = self._traverse(child, p, root_round)
-            value = float(sigma @ vals)
-            reg = self.disc_regret.get(key)
-            self.disc_regret[key] = (vals - value) if reg is None else reg + (vals - value)
-            if self.record_q:
-                for qk in (key, key[:5]):
-                    qs = self.q.get(qk)
-                    self.q[qk] = vals.copy() if qs is None else qs + vals
-                    self.q_count[qk] = self.q_count.get(qk, 0.0) + 1.0
-            return value
+            return self._traverse_discussion(eng, p, root_round)
+        return self._traverse_targets(eng, p, root_round)
+
+    def _traverse_discussion(self, eng: WerewolfEngine, p: int, root_round: int) -> float:
+        rng = self.rng
+        s = eng.actors()[0]
+        v = view_from_engine(eng, s)
+        role = v.role
+        k = self.game.ks[role]
+        key = discussion_key(v)
+        sigma = self._disc_sigma(key, k)
+        if s != p:
+            acc = self.disc_avg.get(key)
+            self.disc_avg[key] = self.w * sigma if acc is None else acc + self.w * sigma
+            z = sample_index(sigma, rng)
+            eng.step({s: self.game.emit(role, z, rng)}, check=False)
+            return self._traverse(eng, p, root_round)
+        vals = np.empty(k)
+        for z in range(k):
+            child = eng.clone()
+            child.step({s: self.game.emit(role, z, rng)}, check=False)
+            vals[z] = self._traverse(child, p, root_round)
+        value = float(sigma @ vals)
+        reg = self.disc_regret.get(key)
+        self.disc_regret[key] = (vals - value) if reg is None else reg + (vals - value)
+        if self.record_q:
+            for qk in (key, key[:5]):
+                qs = self.q.get(qk)
+                self.q[qk] = vals.copy() if qs is None else qs + vals
+                self.q_count[qk] = self.q_count.get(qk, 0.0) + 1.0
+        return value
+
+    def _traverse_targets(self, eng: WerewolfEngine, p: int, root_round: int) -> float:
         joint = {}
         mine = None
         for a in eng.actors():
             legal = eng.legal_actions(a)
             v = view_from_engine(eng, a)
-            d = eng.decision(a)
-            keys = [target_key(v, d, j) for j in legal]
+            keys = [target_key(v, eng.decision(a), j) for j in legal]
             sigma = self._tgt_sigma(keys)
             if a == p:
                 mine = (legal, keys, sigma)
                 continue
-            w = self.w
             for kk, sg in zip(keys, sigma):
-                self.tgt_avg[kk] = self.tgt_avg.get(kk, 0.0) + w * sg
-            joint[a] = legal[_sample(sigma, rng)]
+                self.tgt_avg[kk] = self.tgt_avg.get(kk, 0.0) + self.w * sg
+            joint[a] = legal[sample_index(sigma, self.rng)]
         if mine is None:
             eng.step(joint, check=False)
             return self._traverse(eng, p, root_round)
@@ -463,28 +209,94 @@ class MCCFRSolver:
             self.tgt_regret[kk] = self.tgt_regret.get(kk, 0.0) + (vv - value)
         return value
 
-    def run(self, progress=None) -> MCCFRPolicy:
-        """Run ``config.traversals`` traversals; q-values come from the last half of them."""
-        cfg = self.config
-        total = cfg.traversals
-        done = 0
-        deal = 0
-        while done < total:
+    # -- the solver contract -----------------------------------------------------------------------
+    def _new_root(self) -> None:
+        """Deal games and play the average policy to a random round start until one is running."""
+        while True:
             eng = WerewolfEngine(self.game.config)
             eng.reset(self.rng.randrange(2**31))
-            deal += 1
-            root_round = self.rng.randint(1, cfg.max_root_round)
+            root_round = self.rng.randint(1, self.config.max_root_round)
             self._play_average(eng, until_round=root_round)
-            if eng.done:
-                continue
-            for p in eng.living():
-                if done >= total:
-                    break
-                self.record_q = done >= total // 2
-                self.w = float(done + 1) if cfg.averaging == "linear" else 1.0
-                self._traverse(eng.clone(), p, eng.round)
-                done += 1
-                if progress is not None:
-                    progress(1)
-        self.t = done
-        return MCCFRPolicy(dict(self.game.ks), self.disc_avg, self.tgt_avg, self.q, self.q_count)
+            if not eng.done:
+                self._root, self._pending = eng, eng.living()
+                return
+
+    def step(self) -> None:
+        """One traversal: the next living player of the current root (a new root when none is left)."""
+        if not self._pending:
+            self._new_root()
+        p = self._pending.pop(0)
+        self.record_q = self.iteration >= self.config.traversals // 2
+        self.w = float(self.iteration + 1) if self.config.averaging == "linear" else 1.0
+        self._traverse(self._root.clone(), p, self._root.round)
+        self.iteration += 1
+
+    def gap(self) -> Metrics:
+        """Approximate: the average positive sampled regret per key per traversal (module docstring)."""
+        disc = np.array([np.maximum(r, 0.0).max() for r in self.disc_regret.values()])
+        tgt = np.maximum(np.array(list(self.tgt_regret.values()), dtype=np.float64), 0.0)
+        t = max(self.iteration, 1)
+
+        def mean(values: np.ndarray) -> float:
+            return float(values.sum() / (values.size * t)) if values.size else 0.0
+
+        extra = {"discussion_regret": mean(disc), "target_regret": mean(tgt), "discussion_keys": len(self.disc_regret),
+                 "target_keys": len(self.tgt_regret), "q_keys": len(self.q), "nodes": self.nodes}
+        return Metrics(iteration=self.iteration, gap=mean(np.concatenate([disc, tgt])), gap_name=self.gap_name,
+                       extra=extra)
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        root = ""
+        if self._root is not None:
+            history = [[[p, a] for p, a in joint.items()] for joint in self._root.history]
+            root = json.dumps({"seed": self._root.seed, "history": history, "pending": self._pending})
+        state = {"iteration": np.array(self.iteration), "nodes": np.array(self.nodes),
+                 "rng": np.array(json.dumps(self.rng.getstate())), "root": np.array(root)}
+        for name in ("disc_regret", "disc_avg", "q"):
+            state.update(_pack_vectors(name, getattr(self, name)))
+        for name in ("tgt_regret", "tgt_avg", "q_count"):
+            state.update(_pack_scalars(name, getattr(self, name)))
+        return state
+
+    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
+        self.iteration = int(state["iteration"])
+        self.nodes = int(state["nodes"])
+        version, internal, gauss = json.loads(str(state["rng"]))
+        self.rng.setstate((version, tuple(internal), gauss))
+        for name in ("disc_regret", "disc_avg", "q"):
+            setattr(self, name, _unpack_vectors(name, state))
+        for name in ("tgt_regret", "tgt_avg", "q_count"):
+            setattr(self, name, _unpack_scalars(name, state))
+        root = str(state["root"])
+        self._root, self._pending = None, []
+        if root:
+            data = json.loads(root)
+            history = [{p: a for p, a in joint} for joint in data["history"]]
+            self._root = replay(data["seed"], history, self.game.config)
+            self._pending = list(data["pending"])
+
+
+# Tables keep their insertion order through a checkpoint: the gap sums over them in that order.
+def _key_strings(table: dict) -> np.ndarray:
+    return np.array([json.dumps(list(k)) for k in table], dtype=str)
+
+
+def _pack_vectors(name: str, table: dict[tuple, np.ndarray]) -> dict[str, np.ndarray]:
+    values = [np.asarray(v, dtype=np.float64) for v in table.values()]
+    return {f"{name}_keys": _key_strings(table), f"{name}_lengths": np.array([v.size for v in values], dtype=np.int64),
+            f"{name}_values": np.concatenate(values) if values else np.zeros(0)}
+
+
+def _unpack_vectors(name: str, state: dict[str, np.ndarray]) -> dict[tuple, np.ndarray]:
+    keys = [tuple(json.loads(str(k))) for k in state[f"{name}_keys"]]
+    values = np.split(np.asarray(state[f"{name}_values"], dtype=np.float64), np.cumsum(state[f"{name}_lengths"])[:-1])
+    return {k: v.copy() for k, v in zip(keys, values)}
+
+
+def _pack_scalars(name: str, table: dict[tuple, float]) -> dict[str, np.ndarray]:
+    return {f"{name}_keys": _key_strings(table), f"{name}_values": np.array(list(table.values()), dtype=np.float64)}
+
+
+def _unpack_scalars(name: str, state: dict[str, np.ndarray]) -> dict[tuple, float]:
+    keys = [tuple(json.loads(str(k))) for k in state[f"{name}_keys"]]
+    return dict(zip(keys, np.asarray(state[f"{name}_values"], dtype=np.float64)))

@@ -1,4 +1,4 @@
-"""Preference pairs from candidate regrets (spec §3.5).
+"""Preference pairs from candidate regrets (docs/lspo.md).
 
 The regret of a candidate is the value gap ``g(I, z) = max_z' q(I, z') - q(I, z)`` of its
 cluster ``z`` (nearest centroid of the speaker's role) at the turn's discussion key ``I``, with

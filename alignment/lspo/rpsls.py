@@ -1,4 +1,4 @@
-"""The RPSLS toy check of LSPO (Xu et al., ICML 2025, arXiv 2502.04686, §5.1; spec §4).
+"""The RPSLS toy check of LSPO (Xu et al., ICML 2025, arXiv 2502.04686, §5.1; docs/lspo.md).
 
 Rock-Paper-Scissors-Lizard-Spock is a symmetric two-player zero-sum game with value 0 and the
 unique equilibrium uniform(1/5). Its "language" version: a statement announces a throw in one
@@ -32,6 +32,9 @@ import random
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from alignment.lspo.cluster import kmeans, nearest
+from alignment.lspo.embed import make_embedder
 
 THROWS = ("rock", "paper", "scissors", "lizard", "spock")
 # BEATS[a] = the throws that a beats.
@@ -141,10 +144,36 @@ def purity(labels: np.ndarray, throws: np.ndarray) -> float:
     return total / len(labels)
 
 
-def run_rpsls(config: RPSLSConfig | None = None) -> list[RPSLSIteration]:
-    from alignment.lspo.cluster import kmeans, nearest
-    from alignment.lspo.embed import make_embedder
+def _candidates(logits: np.ndarray, cfg: RPSLSConfig, rng: random.Random) -> list[list[str]]:
+    """``cfg.candidates`` statements per turn: throws by Gumbel-top-k, phrasings uniformly."""
+    turns = []
+    for _ in range(cfg.turns):
+        g = [logits[i] - np.log(-np.log(rng.random() or 1e-300)) for i in range(len(THROWS))]
+        picks = sorted(range(len(THROWS)), key=lambda i: -g[i])[: cfg.candidates]
+        turns.append([CARRIERS[rng.randrange(len(CARRIERS))].format(t=THROWS[i]) for i in picks])
+    return turns
 
+
+def _pairs(turns: list[list[str]], labels: np.ndarray, throws: np.ndarray, gap: np.ndarray,
+           delta: float) -> list[tuple[int, int]]:
+    """(chosen, rejected) throws: candidates of a turn in different clusters, the lower gap chosen."""
+    pairs = []
+    pos = 0
+    for turn in turns:
+        zs = labels[pos : pos + len(turn)]
+        ts = throws[pos : pos + len(turn)]
+        pos += len(turn)
+        for i in range(len(turn)):
+            for j in range(i + 1, len(turn)):
+                if zs[i] == zs[j] or abs(gap[zs[i]] - gap[zs[j]]) <= delta:
+                    continue
+                c, r = (i, j) if gap[zs[i]] < gap[zs[j]] else (j, i)
+                pairs.append((ts[c], ts[r]))
+    return pairs
+
+
+def run_rpsls(config: RPSLSConfig | None = None) -> list[RPSLSIteration]:
+    """The toy check's iterations (module docstring)."""
     cfg = config or RPSLSConfig()
     rng = random.Random(cfg.seed)
     a = payoff_matrix()
@@ -152,12 +181,7 @@ def run_rpsls(config: RPSLSConfig | None = None) -> list[RPSLSIteration]:
     out = []
     for it in range(1, cfg.iterations + 1):
         k = cfg.base_k + it - 1
-        # 1. candidates
-        turns = []
-        for _ in range(cfg.turns):
-            g = [logits[i] - np.log(-np.log(rng.random() or 1e-300)) for i in range(len(THROWS))]
-            picks = sorted(range(len(THROWS)), key=lambda i: -g[i])[: cfg.candidates]
-            turns.append([CARRIERS[rng.randrange(len(CARRIERS))].format(t=THROWS[i]) for i in picks])
+        turns = _candidates(logits, cfg, rng)  # 1. candidates
         texts = [s for turn in turns for s in turn]
         # 2. latent space
         emb = make_embedder(cfg.embedder).fit(texts)
@@ -176,19 +200,7 @@ def run_rpsls(config: RPSLSConfig | None = None) -> list[RPSLSIteration]:
         policy = xz @ comp
         # 4. back to language: value gaps and pairs
         q = m @ yz
-        gap = q.max() - q
-        pairs = []
-        pos = 0
-        for turn in turns:
-            zs = labels[pos : pos + len(turn)]
-            ts = throws[pos : pos + len(turn)]
-            pos += len(turn)
-            for i in range(len(turn)):
-                for j in range(i + 1, len(turn)):
-                    if zs[i] == zs[j] or abs(gap[zs[i]] - gap[zs[j]]) <= cfg.delta:
-                        continue
-                    c, r = (i, j) if gap[zs[i]] < gap[zs[j]] else (j, i)
-                    pairs.append((ts[c], ts[r]))
+        pairs = _pairs(turns, labels, throws, q.max() - q, cfg.delta)
         generator = np.exp(logits - logits.max())
         out.append(
             RPSLSIteration(

@@ -1,4 +1,4 @@
-"""Self-play data (spec §3.1) and the game runner shared with evaluation.
+"""Self-play data (docs/lspo.md) and the game runner shared with evaluation.
 
 At every discussion turn the policy generates ``N`` candidate statements (each request sees
 the earlier candidates, asking for a strategically different one), one is executed uniformly
@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from alignment.lspo.infostates import knowledge_class, view_from_info
 from games.werewolf.engine import PHASE_DISCUSSION, WerewolfConfig, WerewolfEngine
 from games.werewolf.observations import info_state, vector
 from games.werewolf.render import render
@@ -86,6 +87,4 @@ def self_play(language_agent, games: int, seed: int, n_candidates: int = 3, conf
 
 
 def _knowledge(state) -> int:
-    from solvers.mccfr import knowledge_class, view_from_info
-
     return knowledge_class(view_from_info(state, lambda s: 0))

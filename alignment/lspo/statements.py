@@ -1,8 +1,8 @@
 """Statement intents, their phrasings, and a parser that reads claims back out of statements.
 
-The template policy (:mod:`alignment.lspo.policies.template`) realizes an *intent* (spec §7:
-claim villager, stay vague, accuse j, ...) as one of at least three phrasings. Deceptive wolf
-intents reuse the honest phrasings on purpose -- a fake Seer claim reads exactly like a real
+The template policy (:mod:`alignment.lspo.policies.template`) realizes an *intent* (claim
+villager, stay vague, accuse j, ...) as one of at least three phrasings. Deceptive wolf intents
+reuse the honest phrasings on purpose -- a fake Seer claim reads exactly like a real
 one -- so that the text, and therefore the embedding, carries no role tell that a real
 deceiver would avoid.
 
@@ -26,7 +26,7 @@ INTENTS = {
     VILLAGER: list(COMMON),
 }
 
-# {j}: a player name. Each list has at least three phrasings (spec §7).
+# {j}: a player name. Each list has at least three phrasings.
 PHRASINGS = {
     "claim_villager": [
         "I am a simple villager and I have nothing to hide.",

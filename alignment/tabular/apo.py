@@ -1,7 +1,7 @@
 """APO (Accelerated Preference Optimization), exact tabular update.
 
 Paper: J. He et al., "Accelerated Preference Optimization for Large Language Model
-Alignment" (arXiv:2410.06293). Spec §4.1.
+Alignment" (arXiv:2410.06293); docs/preference_games.md, APO.
 
 Iterative preference optimization is a proximal-point method in KL geometry; APO adds
 Nesterov-style momentum **in log-policy space**::
@@ -22,8 +22,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from alignment.tabular.common import TabularAlgorithm, TabularConfig, log_normalize
+from alignment.tabular.algorithm import TabularAlgorithm, TabularConfig
 from alignment.tabular.dpo import dpo_population_step
+from alignment.tabular.source import log_normalize
 from alignment.tabular.sppo import sppo_step
 from gtlearn.core.errors import GtlearnError
 
@@ -38,8 +39,12 @@ class APOConfig(TabularConfig):
 
 
 class APO(TabularAlgorithm):
+    """Momentum on iterative DPO or SPPO; its target is the unregularized equilibrium, so its
+    headline gap is e_0."""
+
     name = "apo"
     config_class = APOConfig
+    gap_name = "exploitability"
 
     def _validate(self) -> None:
         super()._validate()
@@ -67,7 +72,12 @@ class APO(TabularAlgorithm):
         self.log_hat = log_hat_next
         return out
 
-    @property
     def hat_policy(self) -> np.ndarray:
         """π̂_t, the last inner-step solution before extrapolation."""
         return np.exp(log_normalize(self.log_hat))
+
+    def _extra_state(self) -> dict[str, np.ndarray]:
+        return {"log_hat": self.log_hat.copy()}
+
+    def _load_extra_state(self, state: dict[str, np.ndarray]) -> None:
+        self.log_hat = np.array(state["log_hat"], dtype=np.float64)

@@ -1,4 +1,4 @@
-"""Iterative DPO and online IPO, exact tabular updates (the baselines of spec §6.2).
+"""Iterative DPO and online IPO, exact tabular updates (baselines; docs/preference_games.md).
 
 Papers: R. Rafailov et al., "Direct Preference Optimization" (NeurIPS 2023, arXiv:2305.18290);
 M. G. Azar et al., "A General Theoretical Paradigm to Understand Learning from Human
@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from alignment.tabular.common import TabularAlgorithm, TabularConfig
+from alignment.tabular.algorithm import TabularAlgorithm, TabularConfig
 
 
 @dataclass
@@ -88,6 +88,7 @@ def dpo_population_step(log_pi: np.ndarray, P: np.ndarray, beta: float, newton_s
 class IterativeDPO(TabularAlgorithm):
     name = "dpo"
     config_class = DPOConfig
+    gap_name = "exploitability"  # the reference moves with π_t: no fixed KL-to-reference term
 
     def _update(self) -> np.ndarray:
         P = self.source.pair_matrix()

@@ -1,7 +1,7 @@
 """INPO (Iterative Nash Policy Optimization), exact tabular update and its squared loss.
 
 Paper: Y. Zhang et al., "Iterative Nash Policy Optimization: Aligning LLMs with General
-Preferences via No-Regret Learning" (ICLR 2025, arXiv:2407.00617). Spec §3.
+Preferences via No-Regret Learning" (ICLR 2025, arXiv:2407.00617); docs/preference_games.md, INPO.
 
 Online mirror descent on the game of §1.1 with regularizer τ (``beta``) and **inverse**
 learning rate η. Closed form (requires τ ≤ η)::
@@ -12,7 +12,7 @@ i.e. log π ← (1−γ)·log π + γ·log BR_τ(π) with γ = τ/η, whose fixe
 
 Schedules: ``"decreasing"`` (default) η_t = τ(t+2)/2 for t = 0, 1, …, which gives
 KL(π*‖π_T) ≤ 32C²/(τ²(T+1)) with C = max(Bτ, 1); ``"constant"`` uses ``eta`` (the paper's
-LLM setting; exact tabular runs with small constant η spiral or cycle, spec §3.1).
+LLM setting; exact tabular runs with small constant η spiral or cycle).
 
 ``fit="loss"`` replaces the closed form by gradient descent on the softmax logits of a
 tabular policy, warm-started at π_t, on the INPO squared loss::
@@ -21,10 +21,10 @@ tabular policy, warm-started at π_t, on the INPO squared loss::
                     − (1 − τ/η)[log π_t(y_w) − log π_t(y_l)]
     L_t = E_{(y_w, y_l)} ( h_t − 1/(2η) )²
 
-with pairs y, y' i.i.d. from π_t ordered by one Bernoulli(P(y ≻ y')) label (``pair_mode="iid"``
-of the spec): exactly weighted in exact mode, ``samples·n`` sampled pairs per context in
-sampled mode (as many labels as the closed form's stratified estimate). Its minimizer is the closed-form π_{t+1} (tested). The log-probs are summed
-(tabular responses have no length).
+with pairs y, y' i.i.d. from π_t ordered by one Bernoulli(P(y ≻ y')) label (the i.i.d.-pair
+scheme): exactly weighted in exact mode, ``samples·n`` sampled pairs per context in
+sampled mode (as many labels as the closed form's stratified estimate). Its minimizer is the
+closed-form π_{t+1} (tested). The log-probs are summed (tabular responses have no length).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from alignment.tabular.common import TabularAlgorithm, TabularConfig
+from alignment.tabular.algorithm import TabularAlgorithm, TabularConfig
 from gtlearn.core.errors import GtlearnError
 
 
@@ -41,7 +41,7 @@ from gtlearn.core.errors import GtlearnError
 class INPOConfig(TabularConfig):
     beta: float = 0.1  # τ
     eta: float | None = None  # inverse learning rate for schedule="constant" (default 3τ)
-    schedule: str = "decreasing"  # η_t = τ(t+2)/2, the spec's convergent schedule
+    schedule: str = "decreasing"  # η_t = τ(t+2)/2, the convergent schedule
     fit: str = "closed_form"  # or "loss": gradient descent on the squared loss
     loss_steps: int = 20000  # maximum gradient steps per round (stops at gradient norm 1e-13)
 
@@ -93,6 +93,11 @@ class INPO(TabularAlgorithm):
     name = "inpo"
     config_class = INPOConfig
 
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fit_loss: float | None = None  # fit="loss": the loss and steps of the last round's fit
+        self.fit_steps = 0
+
     def _validate(self) -> None:
         super()._validate()
         c = self.config
@@ -105,7 +110,7 @@ class INPO(TabularAlgorithm):
 
     def current_eta(self) -> float:
         if self.config.schedule == "decreasing":
-            return self.beta * (self.t + 2) / 2.0
+            return self.beta * (self.iteration + 2) / 2.0
         return float(self.config.eta) if self.config.eta is not None else 3.0 * self.beta
 
     def _update(self) -> np.ndarray:
@@ -131,6 +136,15 @@ class INPO(TabularAlgorithm):
 
     def extra_metrics(self) -> dict[str, float]:
         out = {"eta": self.current_eta()}
-        if self.config.fit == "loss" and hasattr(self, "fit_loss"):
+        if self.config.fit == "loss" and self.fit_loss is not None:
             out.update(fit_loss=self.fit_loss, fit_steps=self.fit_steps)
         return out
+
+    def _extra_state(self) -> dict[str, np.ndarray]:
+        if self.fit_loss is None:
+            return {}
+        return {"fit_loss": np.array(self.fit_loss), "fit_steps": np.array(self.fit_steps)}
+
+    def _load_extra_state(self, state: dict[str, np.ndarray]) -> None:
+        if "fit_loss" in state:
+            self.fit_loss, self.fit_steps = float(state["fit_loss"]), int(state["fit_steps"])

@@ -1,7 +1,7 @@
 """Nash-MD (Nash Mirror Descent), exact tabular update.
 
 Paper: R. Munos et al., "Nash Learning from Human Feedback" (ICML 2024, arXiv:2312.00886).
-Spec §6.1::
+docs/preference_games.md, Nash-MD::
 
     π_t^{(m)} ∝ π_t^{1−ηβ} · π_ref^{ηβ}                (geometric mixture)
     π_{t+1}   ∝ π_t^{(m)} · exp(η · P(y ≻ π_t^{(m)}))
@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from alignment.tabular.common import log_normalize
 from alignment.tabular.omd import OMD, OMDConfig
+from alignment.tabular.source import log_normalize
 
 
 @dataclass

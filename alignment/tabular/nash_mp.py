@@ -1,7 +1,7 @@
 """Nash-MP (Nash Mirror Prox), exact tabular update.
 
 Paper: D. Tiapkin, D. Calandriello, et al., "Accelerating Nash Learning from Human Feedback
-via Mirror Prox" (2025). Spec: ``shared/specs/alignment.md`` §2.1.
+via Mirror Prox" (2025); docs/preference_games.md, Nash-MP.
 
 One iteration is two proximal steps, **both centred at π_k** (only the opponent changes)::
 
@@ -11,9 +11,10 @@ One iteration is two proximal steps, **both centred at π_k** (only the opponent
 with the closed form ``log π_new = [λ·log π_k + β·log π_ref + P(y ≻ μ)]/(β+λ) − log Z``. It
 spends two rounds of preference queries per iteration. With λ = ½ (η = β/λ = 2β in the
 (1/β)-scaled form) KL(π*_β‖π) contracts by 1/(1+2β) per iteration, i.e. (1+2β)^{−N/2} after
-N query rounds (spec's derivation; the theorem's exact η is unverified, λ = ½ is our choice).
+N query rounds (derived in docs/preference_games.md; the theorem's exact η is unverified, λ = ½ is
+our choice).
 
-Sampled mode replaces both P(· ≻ μ) by stratified Bernoulli estimates (see ``common``).
+Sampled mode replaces both P(· ≻ μ) by stratified Bernoulli estimates (see :mod:`alignment.tabular.source`).
 """
 
 from __future__ import annotations
@@ -22,14 +23,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from alignment.tabular.common import TabularAlgorithm, TabularConfig, log_normalize
+from alignment.tabular.algorithm import TabularAlgorithm, TabularConfig
+from alignment.tabular.source import log_normalize
 from gtlearn.core.errors import GtlearnError
 
 
 @dataclass
 class NashMPConfig(TabularConfig):
     beta: float = 0.1
-    prox_coef: float = 0.5  # λ; the spec's default, unverified against the paper
+    prox_coef: float = 0.5  # λ; our default, unverified against the paper
 
 
 def nash_mp_prior(log_pi: np.ndarray, log_ref: np.ndarray, beta: float, lam: float) -> np.ndarray:

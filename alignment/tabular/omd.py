@@ -1,7 +1,8 @@
 """Online mirror descent (entropic, KL-regularized), the baseline of Nash-MD's paper.
 
 Paper: R. Munos et al., "Nash Learning from Human Feedback" (ICML 2024, arXiv:2312.00886),
-the OMD baseline; the same update is INPO's closed form (spec §3.1) with 1/η ↔ step.
+the OMD baseline; the same update is INPO's closed form with 1/η ↔ step
+(docs/preference_games.md).
 
     π_{t+1}(y) ∝ π_t(y)^{1−ηβ} · π_ref(y)^{ηβ} · exp(η·P(y ≻ π_t))
 
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from alignment.tabular.common import TabularAlgorithm, TabularConfig
+from alignment.tabular.algorithm import TabularAlgorithm, TabularConfig
 from gtlearn.core.errors import GtlearnError
 
 
@@ -40,7 +41,7 @@ class OMD(TabularAlgorithm):
 
     def current_eta(self) -> float:
         if self.config.schedule == "decreasing":
-            return 2.0 / (self.beta * (self.t + 2))
+            return 2.0 / (self.beta * (self.iteration + 2))
         return float(self.config.eta)
 
     def _update(self) -> np.ndarray:

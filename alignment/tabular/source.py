@@ -1,12 +1,12 @@
-"""Shared machinery of the tabular lab: the preference source (exact or sampled, with a query
-counter) and the base class of every tabular algorithm.
+"""The preference source of the tabular lab: answers an algorithm's preference questions
+exactly or from sampled labels, and counts them (docs/preference_games.md).
 
 Modes
 -----
 ``exact``
     Every expectation of preferences is computed exactly from the tensor P. One *query* is one
-    evaluation of the vector ``P(· ≻ μ | x)`` for all contexts (the spec's unit: Nash-MP spends
-    two per iteration).
+    evaluation of the vector ``P(· ≻ μ | x)`` for all contexts (Nash-MP spends two per
+    iteration).
 ``sampled``
     Every expectation is replaced by a Monte-Carlo estimate from Bernoulli(P(y ≻ y'|x))
     labels; one *query* is one label. ``P(y ≻ μ)`` is estimated for each response y from
@@ -19,8 +19,7 @@ Modes
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any, Callable
+import json
 
 import numpy as np
 
@@ -34,6 +33,15 @@ def log_normalize(logits: np.ndarray) -> np.ndarray:
     """Row-wise ``logits − logsumexp(logits)`` (stable)."""
     m = np.max(logits, axis=-1, keepdims=True)
     return logits - (m + np.log(np.exp(logits - m).sum(axis=-1, keepdims=True)))
+
+
+def rng_state(rng: np.random.Generator) -> np.ndarray:
+    """The generator's state as a 0-d string array (stored by ``np.savez`` without pickle)."""
+    return np.array(json.dumps(rng.bit_generator.state))
+
+
+def set_rng_state(rng: np.random.Generator, state: np.ndarray) -> None:
+    rng.bit_generator.state = json.loads(str(state))
 
 
 class PreferenceSource:
@@ -101,7 +109,7 @@ class PreferenceSource:
 
     def ordered_pairs(self, pi: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
         """``count`` pairs per context with y, y' i.i.d. from π, ordered by one Bernoulli label:
-        returns ``(y_w, y_l)``, each ``[X, count]`` (the i.i.d.-pair scheme of INPO, spec §3.1)."""
+        returns ``(y_w, y_l)``, each ``[X, count]`` (INPO's i.i.d.-pair scheme)."""
         self.rounds += 1
         X = pi.shape[0]
         y = self.sample_responses(pi, count)
@@ -111,83 +119,11 @@ class PreferenceSource:
         yl = np.where(lab > 0.5, y2, y)
         return yw, yl
 
+    # -- exact resume --------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, np.ndarray]:
+        return {"rng": rng_state(self.rng), "queries": np.array(self.queries), "rounds": np.array(self.rounds)}
 
-@dataclass
-class TabularConfig:
-    """Fields every tabular algorithm shares."""
-
-    beta: float = 0.1  # regularization of the game the algorithm solves (τ in INPO)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-class TabularAlgorithm:
-    """Base class: holds ``log_pi`` ``[X, n]`` (the last iterate), the uniform average of the
-    iterates, and the :class:`PreferenceSource`. Subclasses implement :meth:`_update`, which
-    returns the next ``log_pi``; :meth:`step` does the bookkeeping."""
-
-    name = "base"
-    config_class: type = TabularConfig
-
-    def __init__(self, game: PreferenceGame, config: Any = None, *, mode: str = "exact", samples: int = 64,
-                 seed: int = 0, init: np.ndarray | None = None) -> None:
-        self.game = game
-        self.config = config if config is not None else self.config_class()
-        if not isinstance(self.config, self.config_class):
-            raise GtlearnError(f"{self.name} expects a {self.config_class.__name__}")
-        self._validate()
-        self.source = PreferenceSource(game, mode, samples, seed)
-        start = game.ref if init is None else np.asarray(init, dtype=np.float64)
-        self.log_pi = np.log(start)
-        self.t = 0
-        self._avg = np.exp(self.log_pi)
-
-    # -- overridable -------------------------------------------------------------------------
-    def _validate(self) -> None:
-        beta = getattr(self.config, "beta", None)
-        if beta is not None and not (np.isfinite(beta) and beta > 0):
-            raise GtlearnError(f"beta must be a positive finite number, got {beta}")
-
-    def _update(self) -> np.ndarray:  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    # -- public --------------------------------------------------------------------------
-    @property
-    def beta(self) -> float:
-        return float(self.config.beta)
-
-    @property
-    def mode(self) -> str:
-        return self.source.mode
-
-    @property
-    def queries(self) -> int:
-        return self.source.queries
-
-    @property
-    def policy(self) -> np.ndarray:
-        """The last iterate π_t, ``[X, n]``."""
-        return np.exp(self.log_pi)
-
-    @property
-    def average_policy(self) -> np.ndarray:
-        """The uniform average (1/(t+1))·Σ_{s ≤ t} π_s."""
-        return self._avg
-
-    def step(self) -> np.ndarray:
-        self.log_pi = log_normalize(self._update())
-        self.t += 1
-        self._avg = self._avg + (np.exp(self.log_pi) - self._avg) / (self.t + 1)
-        return self.policy
-
-    def run(self, iterations: int, callback: Callable[["TabularAlgorithm"], None] | None = None) -> np.ndarray:
-        for _ in range(int(iterations)):
-            self.step()
-            if callback is not None:
-                callback(self)
-        return self.policy
-
-    def extra_metrics(self) -> dict[str, float]:
-        """Algorithm-specific values to log beside the measures (e.g. the current step)."""
-        return {}
+    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
+        set_rng_state(self.rng, state["rng"])
+        self.queries = int(state["queries"])
+        self.rounds = int(state["rounds"])

@@ -1,7 +1,7 @@
 """SPPO (Self-Play Preference Optimization), idealized tabular step.
 
 Paper: Y. Wu et al., "Self-Play Preference Optimization for Language Model Alignment"
-(arXiv:2405.00675). Spec §6.3::
+(arXiv:2405.00675); docs/preference_games.md, SPPO::
 
     π_{t+1}(y) ∝ π_t(y) · exp(η_s · P(y ≻ π_t))
 
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from alignment.tabular.common import TabularAlgorithm, TabularConfig
+from alignment.tabular.algorithm import TabularAlgorithm, TabularConfig
 from gtlearn.core.errors import GtlearnError
 
 
@@ -34,6 +34,7 @@ def sppo_step(log_pi: np.ndarray, win: np.ndarray, eta: float) -> np.ndarray:
 class SPPO(TabularAlgorithm):
     name = "sppo"
     config_class = SPPOConfig
+    gap_name = "exploitability"  # no KL term: the target is the unregularized equilibrium
 
     def _validate(self) -> None:
         super()._validate()

@@ -2,7 +2,7 @@
 
 Xu, Gu, Yu, Wu, Wang, "Learning Strategic Language Agents in the Werewolf Game with Iterative
 Latent Space Policy Optimization", ICML 2025 (arXiv 2502.04686), Section 3 / Appendix A; the
-rules are written down in ``shared/specs/lspo.md`` §2.
+rules are written down in docs/lspo.md.
 
 The engine is pure Python, deterministic given the seed (role deal and vote tie-breaks draw
 from one ``random.Random(seed)``), and knows nothing of language models: a discussion action is
@@ -20,7 +20,7 @@ Phases of a round (``round`` starts at 1)::
                    abstains (``None``); most votes is eliminated, ties uniformly at random
     done           a side won, or the round cap was hit (draw)
 
-Choices where the paper is silent (spec §6.7), each a field of :class:`WerewolfConfig`:
+Choices where the paper is silent (docs/lspo.md), each a field of :class:`WerewolfConfig`:
 
 * all players abstaining eliminates nobody (``all_abstain="nobody"``);
 * a game still running after the day of round ``max_rounds`` (default 10) is a draw and
@@ -33,87 +33,30 @@ Roles are never revealed on death; the wolves know each other from the start.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
 from typing import Any
 
-WEREWOLF = "werewolf"
-SEER = "seer"
-DOCTOR = "doctor"
-VILLAGER = "villager"
-ROLES = (WEREWOLF, SEER, DOCTOR, VILLAGER)
-
-PHASE_PROPOSE = "night_propose"
-PHASE_NIGHT = "night"
-PHASE_DISCUSSION = "discussion"
-PHASE_VOTE = "vote"
-PHASE_DONE = "done"
-
-WOLVES = "werewolves"
-VILLAGE = "village"
-DRAW = "draw"
-
-
-@dataclass
-class WerewolfConfig:
-    """Game composition and the documented rule choices."""
-
-    num_werewolves: int = 2
-    num_seers: int = 1
-    num_doctors: int = 1
-    num_villagers: int = 3
-    max_rounds: int = 10
-    all_abstain: str = "nobody"  # the only supported choice; kept explicit for the manifest
-    rewards: Any = None  # games.werewolf.rewards.RewardConfig; default built lazily
-
-    def __post_init__(self) -> None:
-        from gtlearn.core.errors import GtlearnError
-
-        if self.num_werewolves < 1:
-            raise GtlearnError("a Werewolf game needs at least one werewolf")
-        if self.num_players - self.num_werewolves <= self.num_werewolves:
-            raise GtlearnError("the village side must outnumber the werewolves at the start")
-        if self.max_rounds < 1:
-            raise GtlearnError("max_rounds must be at least 1")
-        if self.all_abstain != "nobody":
-            raise GtlearnError(f"unknown all_abstain rule {self.all_abstain!r}; supported: 'nobody'")
-        if self.rewards is None:
-            from games.werewolf.rewards import RewardConfig
-
-            self.rewards = RewardConfig()
-
-    @property
-    def num_players(self) -> int:
-        return self.num_werewolves + self.num_seers + self.num_doctors + self.num_villagers
-
-    def deck(self) -> list[str]:
-        return (
-            [WEREWOLF] * self.num_werewolves
-            + [SEER] * self.num_seers
-            + [DOCTOR] * self.num_doctors
-            + [VILLAGER] * self.num_villagers
-        )
-
-
-@dataclass
-class NightRecord:
-    proposal: int | None = None  # the proposing wolf's target (two wolves alive)
-    proposer: int | None = None
-    target: int | None = None  # the final kill target
-    decider: int | None = None
-    checks: dict[int, tuple[int, bool]] = field(default_factory=dict)  # seer -> (target, is wolf)
-    saves: dict[int, int] = field(default_factory=dict)  # doctor -> protected player
-    killed: int | None = None
-
-
-@dataclass
-class DayRecord:
-    statements: list[tuple[int, Any]] = field(default_factory=list)  # (speaker, statement)
-    votes: dict[int, int | None] = field(default_factory=dict)  # voter -> target (None = abstain)
-    eliminated: int | None = None
-
-
-def player_name(i: int) -> str:
-    return f"player_{i}"
+from games.werewolf.observations import Observation, info_state
+from games.werewolf.rewards import end_of_day_rewards, night_kill_rewards, terminal_rewards
+from games.werewolf.rules import (  # noqa: F401  (the engine's vocabulary, re-exported)
+    DOCTOR,
+    DRAW,
+    PHASE_DISCUSSION,
+    PHASE_DONE,
+    PHASE_NIGHT,
+    PHASE_PROPOSE,
+    PHASE_VOTE,
+    ROLES,
+    SEER,
+    VILLAGE,
+    VILLAGER,
+    WEREWOLF,
+    WOLVES,
+    DayRecord,
+    NightRecord,
+    WerewolfConfig,
+    player_name,
+)
+from gtlearn.core.errors import GtlearnError
 
 
 class WerewolfEngine:
@@ -137,16 +80,12 @@ class WerewolfEngine:
 
         Returns the observations of the players who act first.
         """
-        from games.werewolf.observations import Observation
-
         self.seed = seed
         self.rng = random.Random(seed)
         if roles is None:
             roles = self.config.deck()
             self.rng.shuffle(roles)
         elif sorted(roles) != sorted(self.config.deck()):
-            from gtlearn.core.errors import GtlearnError
-
             raise GtlearnError(f"roles {roles} do not match the configured composition")
         self.roles: list[str] = list(roles)
         self.alive: list[bool] = [True] * self.n
@@ -304,8 +243,6 @@ class WerewolfEngine:
             elif role == DOCTOR:
                 night.saves[p] = a
         if night.target not in night.saves.values():
-            from games.werewolf.rewards import night_kill_rewards
-
             night.killed = night.target
             self.alive[night.target] = False
             night_kill_rewards(self, night.target)
@@ -316,8 +253,6 @@ class WerewolfEngine:
         self.speaker_queue = self.living()
 
     def _resolve_vote(self, votes: dict[int, Any]) -> None:
-        from games.werewolf.rewards import end_of_day_rewards
-
         day = self.days[-1]
         day.votes = dict(votes)
         tally: dict[int, int] = {}
@@ -344,8 +279,6 @@ class WerewolfEngine:
         self._enter_night()
 
     def _check_winner(self) -> bool:
-        from games.werewolf.rewards import terminal_rewards
-
         wolves = sum(1 for i in range(self.n) if self.alive[i] and self.roles[i] == WEREWOLF)
         others = sum(1 for i in range(self.n) if self.alive[i] and self.roles[i] != WEREWOLF)
         if wolves == 0:
@@ -361,13 +294,9 @@ class WerewolfEngine:
     # -- information ---------------------------------------------------------------------
     def info_state(self, player: int):
         """Everything ``player`` may know now (see :class:`games.werewolf.observations.InfoState`)."""
-        from games.werewolf.observations import info_state
-
         return info_state(self, player)
 
     def observation(self, player: int):
-        from games.werewolf.observations import Observation
-
         return Observation(self, player)
 
 

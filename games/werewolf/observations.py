@@ -5,7 +5,7 @@ its own ID and role, the wolves' mutual knowledge, its own night actions and res
 teammate's proposal, and the public record (night outcomes, statements, vote tallies).
 Other players' roles never pass through it, so no observation can reveal them.
 
-Vector layouts (spec §2.5):
+Vector layouts (docs/lspo.md):
 
 ``paper211`` -- the paper's table, 211 dims: ID 7 | role 4 | round 1 (``round/3``) | phase 3
 (night, discussion, voting) | alive 7 | secret action x 3 rounds (7 each) | announcement x 3
@@ -27,7 +27,8 @@ from typing import Any
 
 import numpy as np
 
-from games.werewolf.engine import (
+from games.werewolf.render import render
+from games.werewolf.rules import (
     PHASE_DISCUSSION,
     PHASE_DONE,
     PHASE_NIGHT,
@@ -36,6 +37,7 @@ from games.werewolf.engine import (
     ROLES,
     WEREWOLF,
 )
+from gtlearn.core.errors import GtlearnError
 
 WINDOW = 3
 
@@ -146,8 +148,6 @@ def vector(state: InfoState, layout: str = "extended", k_max: int = 5, latents: 
     statements (the abstracted game) are used as their own latent index.
     """
     if layout not in ("paper211", "extended"):
-        from gtlearn.core.errors import GtlearnError
-
         raise GtlearnError(f"unknown observation layout {layout!r}; use paper211 or extended")
     n = state.num_players
     parts = []
@@ -215,8 +215,6 @@ class Observation:
     @property
     def text(self) -> str:
         if self._text is None:
-            from games.werewolf.render import render
-
             self._text = render(self.state)
         return self._text
 

@@ -1,4 +1,4 @@
-"""Deterministic text rendering of a Werewolf observation and of actions (spec §2.5).
+"""Deterministic text rendering of a Werewolf observation and of actions (docs/lspo.md).
 
 The log has a header (own ID, role, round, phase, remaining players), private lines (own
 night actions and results; for a wolf, its teammate and the teammate's proposal), public lines
@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from games.werewolf.engine import PHASE_DONE, player_name
+from games.werewolf.rules import PHASE_DONE, player_name
 
 PHASE_NAMES = {
     "night_propose": "night",

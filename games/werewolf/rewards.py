@@ -1,4 +1,4 @@
-"""Per-player rewards of the LSPO Werewolf game (arXiv 2502.04686, Appendix A; spec §2.7).
+"""Per-player rewards of the LSPO Werewolf game (arXiv 2502.04686, Appendix A; docs/lspo.md).
 
 =====================  =====================================================================
 side wins / loses       +300 / -300 to every member (alive or dead); nothing on a draw
@@ -8,7 +8,7 @@ vote outcome            -10 to the eliminated player; +5 to each living player o
                         side; -5 to each living teammate of the eliminated player
 =====================  =====================================================================
 
-Documented choices (spec: "unverified: choose, document"):
+Documented choices (the paper leaves them open):
 
 * the vote-outcome terms apply to day eliminations only, not to night kills
   (``outcome_on_night_kills=False``);

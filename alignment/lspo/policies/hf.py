@@ -1,11 +1,11 @@
-"""Hugging Face causal-LM statement policy (spec §7 ``policy.kind: hf``) and its DPO step.
+"""Hugging Face causal-LM statement policy (``LSPOConfig.policy = "hf"``) and its DPO step.
 
 * Loading: ``AutoModelForCausalLM.from_pretrained(path, local_files_only=True)`` -- no hub
   downloads -- or an in-memory ``(model, tokenizer)`` pair.
 * Generation: sampling with temperature 0.8 and top-p 0.95 (the paper gives no decoding
   settings; documented choice), seeded per call from the caller's RNG.
 * DPO: TRL's :class:`trl.DPOTrainer` on ``prompt``/``chosen``/``rejected`` columns with the
-  spec's beta 0.1, learning rate 1e-6, 2 epochs, batch 64; the reference model is a frozen
+  paper's beta 0.1, learning rate 1e-6, 2 epochs, batch 64; the reference model is a frozen
   copy of the policy at the start of the iteration (with LoRA: the base model, adapters off).
   ``lora=True`` trains a peft LoRA adapter instead of all weights (default false; the paper
   does not say which it used).
@@ -93,16 +93,10 @@ class DPOSettings:
     seed: int = 0
 
 
-def dpo_hf(policy: HFPolicy, pairs: list[dict], settings: DPOSettings, output_dir: str) -> dict:
-    """One DPO pass with TRL over ``pairs``; updates ``policy.model`` in place."""
-    import os
-
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+def _dpo_dataset(policy: HFPolicy, pairs: list[dict], settings: DPOSettings):
+    """The ``prompt``/``chosen``/``rejected`` dataset, prompts cut to fit ``max_length``."""
     from datasets import Dataset
-    from trl import DPOConfig, DPOTrainer
 
-    if not pairs:
-        return {"pairs": 0, "steps": 0}
     tok = policy.tokenizer
 
     def fit_prompt(p: dict) -> str:
@@ -113,13 +107,25 @@ def dpo_hf(policy: HFPolicy, pairs: list[dict], settings: DPOSettings, output_di
         ids = tok(p["prompt"])["input_ids"]
         return p["prompt"] if len(ids) <= room else tok.decode(ids[-room:])
 
-    data = Dataset.from_dict(
+    return Dataset.from_dict(
         {
             "prompt": [fit_prompt(p) for p in pairs],
             "chosen": [p["chosen"] for p in pairs],
             "rejected": [p["rejected"] for p in pairs],
         }
     )
+
+
+def dpo_hf(policy: HFPolicy, pairs: list[dict], settings: DPOSettings, output_dir: str) -> dict:
+    """One DPO pass with TRL over ``pairs``; updates ``policy.model`` in place."""
+    import os
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from trl import DPOConfig, DPOTrainer
+
+    if not pairs:
+        return {"pairs": 0, "steps": 0}
+    data = _dpo_dataset(policy, pairs, settings)
     args = DPOConfig(
         output_dir=output_dir,
         beta=settings.beta,

@@ -1,17 +1,17 @@
 """The offline default statement policy: intents with slots, realized by fixed phrasings, chosen
-by trainable softmax logits per (role, context bucket) (spec §7).
+by trainable softmax logits per (role, context bucket) (docs/lspo.md).
 
 * Parameters: one logit per intent of the role, per context bucket
-  ``role | round<=3 | knowledge class`` (the knowledge classes of :mod:`solvers.mccfr`).
+  ``role | round<=3 | knowledge class`` (the knowledge classes of :mod:`alignment.lspo.infostates`).
 * Candidates: "strategically different" statements are intents sampled *without replacement*
   (Gumbel-top-k over the available intents); slots (the target player) are filled from the
-  game state by :class:`alignment.lspo.agents.Board` heuristics; phrasings uniformly.
+  game state by :class:`alignment.lspo.board.Board` heuristics; phrasings uniformly.
 * Log-probability of a statement: ``log softmax(logits)[intent]`` (the phrasing and slot
   draws do not depend on the parameters, so they cancel in every DPO log-ratio).
 * DPO (:meth:`TemplatePolicy.dpo_update`): the DPO loss of Rafailov et al. (2023) on these
-  logits with the spec's beta, epochs and batch size, optimized by Adam with learning rate
+  logits with the loop's beta, epochs and batch size, optimized by Adam with learning rate
   0.1 -- the documented deviation from the LM's 1e-6, at which table logits would not move.
-* Secret and vote actions come from the rule-based actor (spec §3.1, iteration 1).
+* Secret and vote actions come from the rule-based actor (iteration 1).
 """
 
 from __future__ import annotations
@@ -22,11 +22,13 @@ from pathlib import Path
 
 import numpy as np
 
-from alignment.lspo.agents import Board, RuleBasedAgent, realize
+from alignment.lspo.agents import RuleBasedAgent
+from alignment.lspo.board import Board, available_intents, phrase
 from alignment.lspo.policies.base import Candidate
 from alignment.lspo.statements import INTENTS
-from games.werewolf.engine import DOCTOR, SEER, WEREWOLF
 from games.werewolf.observations import InfoState
+from games.werewolf.rules import DOCTOR, SEER, WEREWOLF
+from gtlearn.core.io import atomic_write_json
 
 
 def knowledge_class(state: InfoState) -> int:
@@ -43,70 +45,6 @@ def knowledge_class(state: InfoState) -> int:
 
 def bucket(state: InfoState) -> str:
     return f"{state.role}|r{min(state.round, 3)}|k{knowledge_class(state)}"
-
-
-def available_intents(state: InfoState, board: Board, rng: random.Random) -> list[tuple[str, int | None]]:
-    """(intent, filled slot) for every intent of the role that the state allows."""
-    others = board.others()
-    living = set(state.living())
-    out: list[tuple[str, int | None]] = []
-    non_wolves = [j for j in others if j not in state.teammates]
-    for intent in INTENTS[state.role]:
-        target: int | None = None
-        if intent in ("claim_villager", "vague", "claim_doctor"):
-            pass
-        elif intent == "accuse":
-            target = board.top(non_wolves or others, rng)
-        elif intent == "defend":
-            clean = [j for j, w in state.checks.items() if not w and j in living and j != state.player]
-            target = clean[rng.randrange(len(clean))] if clean else others[rng.randrange(len(others))]
-        elif intent == "question":
-            target = others[rng.randrange(len(others))]
-        elif intent == "follow_vote":
-            accused = [j for j in others if board.accused_today[j] > 0 and j not in state.teammates]
-            if not accused:
-                continue
-            target = max(accused, key=lambda j: (board.accused_today[j], -j))
-        elif intent == "reveal_check":
-            if not state.checks:
-                continue
-            alive_wolves = [j for j, w in state.checks.items() if w and j in living]
-            target = alive_wolves[0] if alive_wolves else list(state.checks)[-1]
-        elif intent in ("hint", "coordinate_vote"):
-            target = board.top(others, rng)
-        elif intent == "vouch_saved":
-            saved = [
-                r.own_action[1]
-                for r in state.rounds
-                if r.own_action and r.own_action[0] == "save" and r.night_resolved and r.killed is None
-                and r.own_action[1] in living
-            ]
-            if not saved:
-                continue
-            target = saved[-1]
-        elif intent in ("fake_seer", "redirect"):
-            if not non_wolves:
-                continue
-            target = non_wolves[rng.randrange(len(non_wolves))]
-        elif intent == "defend_teammate":
-            mates = [j for j in state.teammates if j in living]
-            if not mates:
-                continue
-            target = mates[0]
-        out.append((intent, target))
-    return out
-
-
-def phrase(intent: str, target: int | None, state: InfoState, rng: random.Random) -> str:
-    if intent == "reveal_check":
-        key = "reveal_wolf" if state.checks[target] else "reveal_clean"
-    elif intent == "fake_seer":
-        key = "reveal_wolf"  # an invented check that paints a villager as a wolf
-    elif intent == "defend_teammate":
-        key = "defend"
-    else:
-        key = intent
-    return realize(key, target, rng)
 
 
 class TemplatePolicy:
@@ -229,8 +167,6 @@ class TemplatePolicy:
 
     # -- persistence -------------------------------------------------------------------------
     def save(self, directory: str | Path) -> None:
-        from gtlearn.core.io import atomic_write_json
-
         atomic_write_json(Path(directory) / "template_logits.json",
                           {k: v.tolist() for k, v in sorted(self.logits.items())})
 
