@@ -10,11 +10,11 @@ counts queries. Implementations:
   form best/worst pairs;
 * :class:`LLMJudgePreference` — an LLM judge over an OpenAI-compatible ``/chat/completions``
   endpoint (stdlib ``urllib``, no client package); asks for "A" or "B" and removes positional
-  bias by asking both orders, P_sym = ½[P(y,y') + 1 − P(y',y)] (spec §0);
+  bias by asking both orders, P_sym = ½[P(y,y') + 1 − P(y',y)];
 * :class:`GamePreference` — the exact oracle of a tabular :class:`games.preference.PreferenceGame`,
   mapping prompts to contexts and completions to responses (for verification).
 
-(TRL 1.16 removed its pairwise judges; these fill that gap, spec §7.1.)
+(TRL 1.16 removed its pairwise judges; these fill that gap. docs/trainers.md, "Preference models".)
 """
 
 from __future__ import annotations
@@ -88,7 +88,7 @@ class BradleyTerryPreference(PreferenceOracle):
 
     ``reward_model`` is a ``*ForSequenceClassification`` with ``num_labels=1`` (or any callable
     ``(prompts, completions) -> [B] rewards``); texts are ``prompt + completion`` scored at the
-    last non-pad token. The tokenizer must have a pad token distinct from EOS (spec §7.1).
+    last non-pad token. The tokenizer must have a pad token distinct from EOS.
     """
 
     has_reward = True
@@ -250,7 +250,7 @@ class GamePreference(PreferenceOracle):
 
 
 def symmetrize(prob_fn: Callable[[str, str, str], float]) -> Callable[[str, str, str], float]:
-    """P_sym(y, y') = ½[P(y, y') + 1 − P(y', y)] for any pairwise callable (spec §0)."""
+    """P_sym(y, y') = ½[P(y, y') + 1 − P(y', y)] for any pairwise callable (removes positional bias)."""
     return lambda x, y, z: 0.5 * (prob_fn(x, y, z) + 1.0 - prob_fn(x, z, y))
 
 

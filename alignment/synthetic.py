@@ -7,7 +7,7 @@ Everything is built in-process (no download, no network):
   ``PreTrainedTokenizerFast`` with ``<s>``, ``</s>``, a distinct ``<pad>`` and ``<unk>``);
 * prompts ``"question q<x> answer"``, one per context x, and answers = one word each
   (``rock``, ``paper``, ``scissors``, … ) followed by EOS;
-* a tiny ``Qwen2ForCausalLM`` (spec §7.3) pre-trained by exact cross-entropy so that its answer
+* a tiny ``Qwen2ForCausalLM`` pre-trained by exact cross-entropy so that its answer
   distribution matches the game's (Dirichlet) reference;
 * the **reference of the game is then replaced by the model's own answer distribution**
   (normalized over the answer set), so that π_ref of the game *is* the initial LM, and the exact
@@ -55,7 +55,7 @@ def build_tokenizer(num_contexts: int, answers: list[str]):
 
 def tiny_causal_lm(tokenizer, *, hidden_size: int = 32, num_layers: int = 2, seed: int = 0,
                    vocab_size: int | None = None, **overrides: Any):
-    """A deterministic tiny ``Qwen2ForCausalLM`` (spec §7.3), eos/pad ids set, sampling on."""
+    """A deterministic tiny ``Qwen2ForCausalLM``, eos/pad ids set, sampling on."""
     import torch
     from transformers import Qwen2Config, Qwen2ForCausalLM
 
@@ -126,8 +126,8 @@ class SyntheticTask:
         return pi / pi.sum(1, keepdims=True), mass
 
     def evaluate(self, model) -> dict[str, float]:
-        """The spec §1.2 measures of the model's answer distribution (ρ-averaged), plus the
-        mass outside the answer set."""
+        """The preference-game measures (:func:`alignment.measures.measures`, ρ-averaged) of the
+        model's answer distribution, plus the mass outside the answer set."""
         from alignment.measures import measures
 
         pi, mass = self.answer_distribution(model)
@@ -152,7 +152,7 @@ class SyntheticTask:
     def fdpg_log_score(self, prompts: list[str], completions: list[str]) -> np.ndarray:
         """log b(x, y) = P(y ≻ π*_β | x)/β for an answer, 0 outside the set (an outside string
         loses to every answer, so its win rate is 0). With a = π_ref, p ∝ a·b restricted to the
-        answer set is exactly π*_β (its fixed-point equation, spec §1.1): f-DPG is handed the
+        answer set is exactly π*_β (its fixed-point equation, docs/preference_games.md): f-DPG is handed the
         EBM whose normalization is the Nash, since it is a distribution-matching method."""
         win = self.game.win_prob(self.nash)
         out = np.zeros(len(prompts))
@@ -226,10 +226,6 @@ def build_synthetic_task(game: str | Any = DEFAULT_GAME, beta: float = DEFAULT_B
     return task
 
 
-__all__ = ["SyntheticTask", "build_synthetic_task", "cached_task", "synthetic_config", "eval_callback",
-           "synthetic_trainer", "build_tokenizer", "tiny_causal_lm", "DEFAULT_GAME", "DEFAULT_BETA"]
-
-
 _TASK_CACHE: dict[tuple, SyntheticTask] = {}
 
 
@@ -248,11 +244,11 @@ def cached_task(game: str = DEFAULT_GAME, beta: float = DEFAULT_BETA, *, seed: i
 # Defaults that make every trainer learn visibly on the synthetic task on a CPU in minutes.
 # They are *not* the papers' LLM hyperparameters (those are the configs' defaults and the
 # experiments/align_<algo>.py scripts): a 19k-parameter model needs a large learning rate, and
-# INPO's η is tied to the task's β (τ = β, η = 3τ) so that its fixed point is π*_β (spec §3.1).
+# INPO's τ is the task's β (its ``beta``) and η = 3τ, so that its fixed point is π*_β.
 # ------------------------------------------------------------------------------------------
 def synthetic_config(algo: str, task: SyntheticTask, *, steps: int = 200, output_dir: str = "runs/synthetic",
                      seed: int = 0, **overrides: Any) -> dict:
-    """Config fields (a dict for the algorithm's ``XConfig``) for the synthetic task."""
+    """Config fields (a dict for the algorithm's ``<Algo>TrainerConfig``) for the synthetic task."""
     from gtlearn.core.errors import GtlearnError
 
     cfg: dict[str, Any] = dict(output_dir=output_dir, per_device_train_batch_size=16, max_new_tokens=3,
@@ -270,7 +266,7 @@ def synthetic_config(algo: str, task: SyntheticTask, *, steps: int = 200, output
         cfg.update(num_iterations=rounds, max_steps=steps // rounds, num_samples_per_prompt=8, pair_mode="iid",
                    prompts_per_round=32, label_mode="sample", lr_scheduler_type="cosine", warmup_steps=0.03)
         if algo == "inpo":
-            cfg.update(eta=3 * task.beta, tau=task.beta)
+            cfg.update(eta=3 * task.beta)
         else:
             cfg.update(alpha=0.3, inner_loss="dpo", beta=2.0)
     else:
@@ -324,25 +320,5 @@ def eval_callback(task: SyntheticTask, trainer_ref: list, every: int, sink):
     return KLToNash()
 
 
-def synthetic_trainer(algo: str, task: SyntheticTask, config: dict, *, callbacks=None, peft_config=None,
-                      num_prompts: int = 256):
-    """The algorithm's trainer on a fresh copy of the task's (reference) model."""
-    import copy
-
-    from alignment.trainers import TRAINERS
-    from gtlearn.core.errors import GtlearnError
-
-    if algo not in TRAINERS:
-        raise GtlearnError(f"unknown algorithm {algo!r}; use {', '.join(TRAINERS)}")
-    cfg_cls, tr_cls = TRAINERS[algo]
-    import dataclasses
-
-    names = {f.name for f in dataclasses.fields(cfg_cls)}
-    unknown = sorted(set(config) - names)
-    if unknown:
-        raise GtlearnError(f"unknown config field(s) {unknown} for {cfg_cls.__name__}")
-    kwargs = dict(args=cfg_cls(**config), processing_class=task.tokenizer, train_dataset=task.dataset(num_prompts),
-                  preference=task.oracle, callbacks=callbacks, peft_config=peft_config)
-    if algo == "fdpg":
-        kwargs["target"] = task.fdpg_log_score
-    return tr_cls(copy.deepcopy(task.model), **kwargs)
+__all__ = ["SyntheticTask", "build_synthetic_task", "cached_task", "synthetic_config", "eval_callback",
+           "build_tokenizer", "tiny_causal_lm", "DEFAULT_GAME", "DEFAULT_BETA"]

@@ -1,9 +1,9 @@
-"""APO with the spec's defaults (He et al., arXiv:2410.06293; spec §4.3).
+"""APO with the trainer's defaults (He et al., arXiv:2410.06293; docs/trainers.md, APO).
 
 α = 0.3, DPO inner loss with β = 0.1, 3 rounds, K = 8 samples per prompt (best/worst or
 tournament pairs as in INPO), learning rate 5e-7 with a cosine schedule, global batch 128, bf16.
-All of α, β and the learning rate are "unverified: choose, document" in the spec (the paper may
-use β ≈ 0.01); the reported ~31.7% LC AlpacaEval 2 win rate is not reproduced here.
+α, β and the learning rate are our choices, not verified against the paper (which may use
+β ≈ 0.01); the reported ~31.7% LC AlpacaEval 2 win rate is not reproduced here.
 """
 import sys
 

@@ -1,5 +1,5 @@
 """f-DPG with the authors' reference-library defaults (Go et al., ICML 2023, arXiv:2302.08215;
-spec §5.4): Jensen–Shannon divergence, Adam lr 1.41e-5, constant schedule with 12 warm-up steps,
+docs/trainers.md, f-DPG): Jensen–Shannon divergence, Adam lr 1.41e-5, constant schedule with 12 warm-up steps,
 1024 gradient steps, proposal refresh check every 16 steps. The library's 1024 samples per step
 (16 contexts) are approximated by 64 prompts per device × 16 accumulation steps. With a reward
 model the target is a·exp(r/β) (the RLHF target); β = 0.1 here (unverified).

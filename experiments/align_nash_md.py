@@ -1,4 +1,4 @@
-"""Nash-MD with the spec's defaults (Munos et al., ICML 2024, arXiv:2312.00886; spec §6.1),
+"""Nash-MD with the trainer's defaults (Munos et al., ICML 2024, arXiv:2312.00886; docs/trainers.md),
 TRL's former NashMDTrainer defaults: β = 0.1, mixture_coef = 0.5, learning rate 5e-7, 2 samples
 per prompt, missing_eos_penalty = 1.0, 64 new tokens at temperature 0.9, bf16.
 """

@@ -1,8 +1,8 @@
-"""Nash-MP with the spec's defaults (Nash Mirror Prox, arXiv:2505.19731; spec §2.3).
+"""Nash-MP with the trainer's defaults (Tiapkin et al., arXiv:2505.19731; docs/trainers.md, Nash-MP).
 
 β = 0.1, λ = 0.5, one inner step per half (the memory-light extragradient mode), snapshot
 anchors, learning rate 5e-7, 64 new tokens at temperature 0.9 (TRL's online defaults), sequence
-KL estimator, bf16. The paper's experimental settings are "unverified: choose, document".
+KL estimator, bf16. The paper's experimental settings are not verified: these are our choices.
 """
 import sys
 

@@ -8,7 +8,7 @@ enumerated exactly at every evaluation, so the reported KL(π*_β‖π_θ) has n
 (training itself samples completions and queries the oracle as in LLM training).
 
 Nash-MP, Nash-MD and INPO target π*_β (INPO with τ = β and η = 3τ so that its fixed point is
-π*_β, spec §3.1). f-DPG is a distribution-matching method: it is given the EBM
+π*_β; docs/trainers.md, INPO). f-DPG is a distribution-matching method: it is given the EBM
 a·exp(P(y≻π*_β)/β), whose normalization is π*_β. APO (over iterative DPO) has no KL-to-reference
 term, so its target is the *unregularized* equilibrium (the maximal lottery, here uniform);
 its KL to the maximal lottery is reported beside.
@@ -47,7 +47,8 @@ TRAINER = {"apo-sppo": "apo"}
 
 
 def run_one(algo: str, task, steps: int, every: int, seed: int, tmp: Path) -> dict:
-    from alignment.synthetic import eval_callback, synthetic_config, synthetic_trainer
+    from alignment.synthetic import eval_callback, synthetic_config
+    from alignment.trainers.pipeline import synthetic_trainer
 
     curve: list[dict] = []
     holder: list = []
@@ -141,13 +142,13 @@ def main() -> None:
                      f"{m1:.4f} | {mass:.4f} | {wall:.0f} | {st} |")
     lines += [
         "",
-        "e_β is the regularized exploitability (spec §1.2); ML is the maximal lottery (the β = 0 equilibrium, "
+        "e_β is the regularized exploitability (docs/preference_games.md); ML is the maximal lottery (the β = 0 equilibrium, "
         "uniform for this game). How to read the rows: Nash-MP, INPO and f-DPG have π*_β as their fixed point "
-        "(f-DPG through its target EBM); Nash-MD with a constant step has a biased fixed point (spec §6.1); "
+        "(f-DPG through its target EBM); Nash-MD with a constant step has a biased fixed point (docs/trainers.md, Nash-MD); "
         "APO (over DPO or SPPO rounds) has no KL-to-reference term, so π*_β is not its fixed point: its iterates "
         "pass near π*_β on the way from π_ref and then move on; on this 0/1 cyclic game DPO rounds overfit the "
         "deterministic labels (unbounded margins) and the SPPO rounds' last iterate spirals, as multiplicative "
-        "weights do on cyclic games (spec §6.3). 'min' shows the closest approach.",
+        "weights do on cyclic games (docs/trainers.md, APO). 'min' shows the closest approach.",
         "",
         "KL(π*‖π) against the step (first seed):",
         "",

@@ -3,7 +3,7 @@ on the same tiny causal LM, the same pairs and the same batch, measured in the s
 
 All three train on one fixed pair dataset (prompt, chosen, rejected), batch size B, for N
 optimizer steps; the first W steps are warm-up and not timed. The reference log-probs are
-precomputed for everyone (INPO/APO store them as dataset columns — spec §3.2/§4.2 — and
+precomputed for everyone (INPO/APO store them as dataset columns — docs/trainers.md — and
 ``DPOTrainer`` gets ``precompute_ref_log_probs=True``); a second DPO row keeps TRL's default of a
 reference forward pass per step. ``DPOConfig`` enables gradient checkpointing by default; it is
 turned off here because none of the others use it (a like-for-like comparison).
@@ -82,10 +82,9 @@ def _peak_rss_mb() -> float:
 def worker(args) -> dict:
     import torch
 
-    from alignment.trainers import APOConfig, INPOConfig
-    from alignment.trainers.apo import APOTrainer
-    from alignment.trainers.base import dataset_logprobs, frozen_copy
-    from alignment.trainers.inpo import INPOTrainer
+    from alignment.trainers import APOTrainer, APOTrainerConfig, INPOTrainer, INPOTrainerConfig
+    from alignment.trainers.models import frozen_copy
+    from alignment.trainers.pairs import dataset_logprobs
 
     torch.set_num_threads(args.threads)
     tok, model, data = _model_and_data(args)
@@ -120,11 +119,11 @@ def worker(args) -> dict:
         pairs = Dataset.from_list(rows)
         prompts = Dataset.from_dict({"prompt": data["prompt"]})
         if args.config == "inpo":
-            cfg = INPOConfig(**common, eta=0.005)
+            cfg = INPOTrainerConfig(**common, eta=0.005)
             trainer = INPOTrainer(model, ref_model=ref, args=cfg, processing_class=tok, train_dataset=prompts,
                                   callbacks=[timer.cb])
         else:
-            cfg = APOConfig(**common, alpha=0.3, beta=0.1)
+            cfg = APOTrainerConfig(**common, alpha=0.3, beta=0.1)
             trainer = APOTrainer(model, ref_model=ref, args=cfg, processing_class=tok, train_dataset=prompts,
                                  callbacks=[timer.cb])
         trainer.train_dataset = pairs  # one round's pairs, columns precomputed: time the loss only

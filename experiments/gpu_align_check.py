@@ -47,7 +47,8 @@ def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
 
-    from alignment.synthetic import build_synthetic_task, synthetic_trainer, tiny_causal_lm
+    from alignment.synthetic import build_synthetic_task, tiny_causal_lm
+    from alignment.trainers.pipeline import synthetic_trainer
     from gtlearn.core.io import atomic_write_bytes, atomic_write_json
 
     cuda = torch.cuda.is_available() and not args.tiny
@@ -93,7 +94,7 @@ def main() -> None:
             cfg.update(num_iterations=1, num_samples_per_prompt=4, pair_mode="iid", label_mode="sample",
                        prompts_per_round=steps * args.batch)  # 2 pairs per prompt: 2 epochs' worth of pairs
         if algo == "inpo":
-            cfg.update(eta=0.005)
+            cfg.update(eta=0.005, beta=0.005 / 3)  # INPO's beta is τ (the paper's η/3)
         if algo == "apo":
             cfg.update(alpha=0.3)
         if cuda:

@@ -1,6 +1,6 @@
-"""Every alignment trainer on a tiny in-process causal LM (spec alignment.md §7.3):
+"""Every alignment trainer on a tiny in-process causal LM (docs/trainers.md):
 
-* the loss that ``compute_loss`` returns on a hand-checkable batch equals the spec's formula,
+* the loss that ``compute_loss`` returns on a hand-checkable batch equals the paper's formula,
   evaluated with log-probs from an independent naive per-token loop;
 * the reference model stays frozen (and, with LoRA, the base weights too);
 * an interrupted run resumed from its last checkpoint ends with exactly the weights of an
@@ -23,16 +23,16 @@ from transformers import TrainerCallback  # noqa: E402
 
 from alignment.synthetic import cached_task  # noqa: E402
 from alignment.trainers import (  # noqa: E402
-    APOConfig,
     APOTrainer,
-    FDPGConfig,
+    APOTrainerConfig,
     FDPGTrainer,
-    INPOConfig,
+    FDPGTrainerConfig,
     INPOTrainer,
-    NashMDConfig,
+    INPOTrainerConfig,
     NashMDTrainer,
-    NashMPConfig,
+    NashMDTrainerConfig,
     NashMPTrainer,
+    NashMPTrainerConfig,
 )
 from alignment.trainers.logprobs import completions_from_ids, tokenize_prompts  # noqa: E402
 
@@ -107,7 +107,7 @@ def test_nash_mp_compute_loss_equals_formula(task, tmp_path, monkeypatch):
 
     tok = task.tokenizer
     policy, ref, anchor = perturbed(task.model, 1), perturbed(task.model, 2), perturbed(task.model, 3)
-    cfg = NashMPConfig(**common(tmp_path, beta=0.3, prox_coef=0.7))
+    cfg = NashMPTrainerConfig(**common(tmp_path, beta=0.3, prox_coef=0.7))
     tr = NashMPTrainer(policy, ref_model=ref, args=cfg, processing_class=tok, train_dataset=task.dataset(8),
                        preference=task.oracle)
     tr.anchor.load_state_dict(anchor.state_dict())
@@ -126,7 +126,7 @@ def test_nash_md_compute_loss_equals_formula(task, tmp_path, monkeypatch):
 
     tok = task.tokenizer
     policy, ref = perturbed(task.model, 1), perturbed(task.model, 2)
-    cfg = NashMDConfig(**common(tmp_path, beta=0.2, num_generations=1, missing_eos_penalty=None))
+    cfg = NashMDTrainerConfig(**common(tmp_path, beta=0.2, num_generations=1, missing_eos_penalty=None))
     tr = NashMDTrainer(policy, ref_model=ref, args=cfg, processing_class=tok, train_dataset=task.dataset(8),
                        preference=task.oracle)
     monkeypatch.setattr(mod, "generate", Scripted(tok, YS))
@@ -144,7 +144,7 @@ def test_fdpg_compute_loss_equals_formula(task, tmp_path, monkeypatch):
 
     tok = task.tokenizer
     policy, ref = perturbed(task.model, 1), perturbed(task.model, 2)
-    cfg = FDPGConfig(**common(tmp_path, divergence="js"))
+    cfg = FDPGTrainerConfig(**common(tmp_path, divergence="js"))
     tr = FDPGTrainer(policy, ref_model=ref, args=cfg, processing_class=tok, train_dataset=task.dataset(8),
                      preference=task.oracle, target=task.fdpg_log_score)
     prompts = PROMPTS[:2] * 2
@@ -180,7 +180,7 @@ def test_inpo_compute_loss_equals_formula(task, tmp_path):
     tok = task.tokenizer
     policy = perturbed(task.model, 1)
     eta, tau = 0.6, 0.2
-    cfg = INPOConfig(**common(tmp_path, eta=eta, tau=tau))
+    cfg = INPOTrainerConfig(**common(tmp_path, eta=eta, beta=tau))  # beta is INPO's τ
     tr = INPOTrainer(policy, args=cfg, processing_class=tok, train_dataset=task.dataset(8), preference=task.oracle)
     cols = [dict(ref_chosen_logps=-1.0, ref_rejected_logps=-2.0, prev_chosen_logps=-1.5, prev_rejected_logps=-0.5),
             dict(ref_chosen_logps=-3.0, ref_rejected_logps=-1.0, prev_chosen_logps=-2.0, prev_rejected_logps=-2.5),
@@ -200,7 +200,7 @@ def test_inpo_compute_loss_equals_formula(task, tmp_path):
 def test_apo_compute_loss_equals_formula(task, tmp_path):
     tok = task.tokenizer
     policy = perturbed(task.model, 1)
-    cfg = APOConfig(**common(tmp_path, beta=0.5, alpha=0.3))
+    cfg = APOTrainerConfig(**common(tmp_path, beta=0.5, alpha=0.3))
     tr = APOTrainer(policy, args=cfg, processing_class=tok, train_dataset=task.dataset(8), preference=task.oracle)
     cols = [dict(ref_chosen_logps=-1.0, ref_rejected_logps=-2.0, shift_chosen=0.0),
             dict(ref_chosen_logps=-3.0, ref_rejected_logps=-1.0, shift_chosen=0.0),
@@ -221,7 +221,7 @@ def test_apo_round_columns_are_the_extrapolated_reference(task, tmp_path):
     tok = task.tokenizer
     for alpha in (0.0, 0.3):
         policy = copy.deepcopy(task.model)
-        cfg = APOConfig(**common(tmp_path / f"a{alpha}", alpha=alpha, num_iterations=1, max_steps=2,
+        cfg = APOTrainerConfig(**common(tmp_path / f"a{alpha}", alpha=alpha, num_iterations=1, max_steps=2,
                                  num_samples_per_prompt=4, pair_mode="iid", save_strategy="no"))
         tr = APOTrainer(policy, args=cfg, processing_class=tok, train_dataset=task.dataset(4), preference=task.oracle)
         tr.train()
@@ -240,7 +240,7 @@ def test_apo_round_two_extrapolates_from_the_previous_round_start(task, tmp_path
     tok = task.tokenizer
     alpha = 0.5
     policy = copy.deepcopy(task.model)
-    cfg = APOConfig(**common(tmp_path, alpha=alpha, num_iterations=2, max_steps=3, num_samples_per_prompt=4,
+    cfg = APOTrainerConfig(**common(tmp_path, alpha=alpha, num_iterations=2, max_steps=3, num_samples_per_prompt=4,
                              pair_mode="iid", save_strategy="no"))
     tr = APOTrainer(policy, args=cfg, processing_class=tok, train_dataset=task.dataset(4), preference=task.oracle)
     tr.train()
@@ -266,22 +266,22 @@ def make_trainer(algo, task, out, steps, **kw):
     model = copy.deepcopy(task.model)
     data = task.dataset(16)
     if algo == "nash-mp":
-        return NashMPTrainer(model, args=NashMPConfig(**common(out, max_steps=steps, **kw)), processing_class=tok,
+        return NashMPTrainer(model, args=NashMPTrainerConfig(**common(out, max_steps=steps, **kw)), processing_class=tok,
                              train_dataset=data, preference=task.oracle)
     if algo == "nash-md":
-        return NashMDTrainer(model, args=NashMDConfig(**common(out, max_steps=steps, **kw)), processing_class=tok,
+        return NashMDTrainer(model, args=NashMDTrainerConfig(**common(out, max_steps=steps, **kw)), processing_class=tok,
                              train_dataset=data, preference=task.oracle)
     if algo == "fdpg":
         kw.setdefault("proposal", "offline")
         kw.setdefault("proposal_update_interval", 2)
-        return FDPGTrainer(model, args=FDPGConfig(**common(out, max_steps=steps, **kw)), processing_class=tok,
+        return FDPGTrainer(model, args=FDPGTrainerConfig(**common(out, max_steps=steps, **kw)), processing_class=tok,
                            train_dataset=data, preference=task.oracle, target=task.fdpg_log_score)
     if algo == "inpo":
-        return INPOTrainer(model, args=INPOConfig(**common(out, max_steps=steps, num_iterations=2, eta=0.75, tau=0.25,
+        return INPOTrainer(model, args=INPOTrainerConfig(**common(out, max_steps=steps, num_iterations=2, eta=0.75, beta=0.25,
                                                            num_samples_per_prompt=4, **kw)),
                            processing_class=tok, train_dataset=task.dataset(4), preference=task.oracle)
     if algo == "apo":
-        return APOTrainer(model, args=APOConfig(**common(out, max_steps=steps, num_iterations=2,
+        return APOTrainer(model, args=APOTrainerConfig(**common(out, max_steps=steps, num_iterations=2,
                                                          num_samples_per_prompt=4, pair_mode="iid", **kw)),
                           processing_class=tok, train_dataset=task.dataset(4), preference=task.oracle)
     raise AssertionError(algo)
@@ -335,7 +335,7 @@ def test_lora_reference_is_the_base_with_adapter_disabled(task, tmp_path):
     cfg = peft.LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], lora_dropout=0.0)
     model = copy.deepcopy(task.model)
     base_before = {k: v.clone() for k, v in model.state_dict().items()}
-    tr = NashMDTrainer(model, args=NashMDConfig(**common(tmp_path, max_steps=3, save_strategy="no", learning_rate=5e-2)),
+    tr = NashMDTrainer(model, args=NashMDTrainerConfig(**common(tmp_path, max_steps=3, save_strategy="no", learning_rate=5e-2)),
                        processing_class=task.tokenizer, train_dataset=task.dataset(8), preference=task.oracle,
                        peft_config=cfg)
     assert tr.ref_model is None and tr.is_peft
@@ -361,7 +361,7 @@ def test_fdpg_rejects_reverse_kl_on_zero_support_target(task, tmp_path):
     def pointwise(prompts, completions):  # only "rock" is allowed
         return np.where(np.array([c.strip() == "rock" for c in completions]), 0.0, -np.inf)
 
-    tr = FDPGTrainer(copy.deepcopy(task.model), args=FDPGConfig(**common(tmp_path, divergence="rkl", max_steps=2,
+    tr = FDPGTrainer(copy.deepcopy(task.model), args=FDPGTrainerConfig(**common(tmp_path, divergence="rkl", max_steps=2,
                                                                           save_strategy="no")),
                      processing_class=task.tokenizer, train_dataset=task.dataset(8), preference=task.oracle,
                      target=pointwise)

@@ -1,5 +1,6 @@
-"""Alignment-trainer losses on hand-checkable batches (spec alignment.md §2.2, §3.2, §4.2, §5.3,
-§6.1), sequence log-probs against a naive per-token loop, and the INPO tournament."""
+"""Alignment-trainer losses on hand-checkable batches (docs/trainers.md: each algorithm's loss,
+from its own module), sequence log-probs against a naive per-token loop, the mixture sampler,
+and the INPO tournament."""
 
 from __future__ import annotations
 
@@ -11,7 +12,11 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from alignment.trainers import losses as L  # noqa: E402
+from alignment.trainers.apo import apo_dpo_loss, apo_reference, apo_sppo_loss  # noqa: E402
+from alignment.trainers.fdpg import f_prime, fdpg_loss  # noqa: E402
+from alignment.trainers.inpo import inpo_loss  # noqa: E402
+from alignment.trainers.nash_md import nash_md_loss  # noqa: E402
+from alignment.trainers.nash_mp import nash_mp_loss  # noqa: E402
 
 
 def t(*xs):
@@ -20,7 +25,7 @@ def t(*xs):
 
 def test_nash_mp_loss_by_hand():
     logp = t(-1.0, -2.0).requires_grad_(True)
-    loss, stats = L.nash_mp_loss(logp, t(-1.5, -1.0), t(-1.2, -2.5), t(0.8, 0.3), beta=0.1, prox_coef=0.5)
+    loss, stats = nash_mp_loss(logp, t(-1.5, -1.0), t(-1.2, -2.5), t(0.8, 0.3), beta=0.1, prox_coef=0.5)
     # per row: −(P−½)·lp + β·(lp−lp_ref)·lp + λ·(lp−lp_k)·lp
     # row 0: 0.3 − 0.05 − 0.1 = 0.15; row 1: −0.4 + 0.2 − 0.5 = −0.7
     assert float(loss.detach()) == pytest.approx(-0.275, abs=1e-12)
@@ -32,7 +37,7 @@ def test_nash_mp_loss_by_hand():
 
 def test_nash_md_is_nash_mp_without_prox_and_eos_penalty_enters_reward():
     logp, ref, P = t(-1.0, -2.0), t(-1.5, -1.0), t(0.8, 0.3)
-    a, _ = L.nash_md_loss(logp, ref, P, beta=0.1, reward_offset=t(0.0, -1.0))
+    a, _ = nash_md_loss(logp, ref, P, beta=0.1, reward_offset=t(0.0, -1.0))
     # row 0: −0.3·(−1) + 0.1·0.5·(−1) = 0.25; row 1: −(−0.2 − 1)·(−2) + 0.1·(−1)·(−2) = −2.4 + 0.2
     assert float(a) == pytest.approx((0.25 + (-2.2)) / 2, abs=1e-12)
 
@@ -41,16 +46,16 @@ def test_token_kl_estimator_is_the_per_token_sum():
     tok = t(-0.5, -0.25).reshape(1, 2)
     ref_tok = t(-1.0, -0.25).reshape(1, 2)
     logp = tok.sum(-1)
-    loss, _ = L.nash_md_loss(logp, ref_tok.sum(-1), t(0.5), beta=1.0, kl_estimator="token", token_logp=tok,
+    loss, _ = nash_md_loss(logp, ref_tok.sum(-1), t(0.5), beta=1.0, kl_estimator="token", token_logp=tok,
                              ref_token_logp=ref_tok)
     assert float(loss) == pytest.approx(0.5 * -0.5 + 0.0 * -0.25)
-    seq, _ = L.nash_md_loss(logp, ref_tok.sum(-1), t(0.5), beta=1.0)
+    seq, _ = nash_md_loss(logp, ref_tok.sum(-1), t(0.5), beta=1.0)
     assert float(seq) == pytest.approx(0.5 * -0.75)  # the two estimators differ: the token one is biased
 
 
 def test_inpo_loss_by_hand():
     eta, tau = 0.5, 0.25  # τ/η = ½ on π_ref, (η−τ)/η = ½ on π_t, target 1/(2η) = 1
-    loss, stats = L.inpo_loss(t(-1.0, -2.0), t(-3.0, -1.0), t(-2.0, -1.0), t(-2.0, -2.0), t(-1.0, -3.0),
+    loss, stats = inpo_loss(t(-1.0, -2.0), t(-3.0, -1.0), t(-2.0, -1.0), t(-2.0, -2.0), t(-1.0, -3.0),
                               t(-2.0, -1.0), eta=eta, tau=tau)
     # h = 2 − ½·0 − ½·1 = 1.5 → (0.5)²; h = −1 − ½·1 − ½·(−2) = −0.5 → (−1.5)²
     assert float(loss) == pytest.approx((0.25 + 2.25) / 2, abs=1e-12)
@@ -61,16 +66,16 @@ def test_inpo_tau_zero_is_online_ipo_with_reference_pi_t():
     rng = np.random.default_rng(0)
     c, r, rc, rr, pc, pr = (torch.tensor(rng.normal(size=5)) for _ in range(6))
     eta = 0.01
-    loss, _ = L.inpo_loss(c, r, rc, rr, pc, pr, eta=eta, tau=0.0)
+    loss, _ = inpo_loss(c, r, rc, rr, pc, pr, eta=eta, tau=0.0)
     ipo = (((c - r) - (pc - pr) - 1 / (2 * eta)) ** 2).mean()
     assert float(loss) == pytest.approx(float(ipo), rel=1e-12)
     with pytest.raises(ValueError):
-        L.inpo_loss(c, r, rc, rr, pc, pr, eta=0.1, tau=0.2)
+        inpo_loss(c, r, rc, rr, pc, pr, eta=0.1, tau=0.2)
 
 
 def test_apo_reference_and_dpo_loss_by_hand():
-    assert float(L.apo_reference(t(-1.0), t(-2.0), 0.3)) == pytest.approx(-0.7)
-    loss, stats = L.apo_dpo_loss(t(-1.0), t(-2.0), t(-1.5), t(-1.5), beta=0.1)
+    assert float(apo_reference(t(-1.0), t(-2.0), 0.3)) == pytest.approx(-0.7)
+    loss, stats = apo_dpo_loss(t(-1.0), t(-2.0), t(-1.5), t(-1.5), beta=0.1)
     assert float(loss) == pytest.approx(math.log1p(math.exp(-0.1)), abs=1e-12)
     assert float(stats["rewards_accuracy"]) == 1.0
 
@@ -79,13 +84,13 @@ def test_apo_dpo_per_prompt_constant_cancels():
     rng = np.random.default_rng(1)
     c, r, rc, rr = (torch.tensor(rng.normal(size=6)) for _ in range(4))
     z = torch.tensor(rng.normal(size=6)) * 10
-    a, _ = L.apo_dpo_loss(c, r, rc, rr, beta=0.3)
-    b, _ = L.apo_dpo_loss(c, r, rc + z, rr + z, beta=0.3)
+    a, _ = apo_dpo_loss(c, r, rc, rr, beta=0.3)
+    b, _ = apo_dpo_loss(c, r, rc + z, rr + z, beta=0.3)
     assert float(a) == pytest.approx(float(b), rel=1e-12)
 
 
 def test_apo_sppo_loss_by_hand():
-    loss, _ = L.apo_sppo_loss(t(-1.0, -2.0), t(-1.5, -1.0), t(0.75, 0.25), sppo_eta=2.0)
+    loss, _ = apo_sppo_loss(t(-1.0, -2.0), t(-1.5, -1.0), t(0.75, 0.25), sppo_eta=2.0)
     # residuals: −1 + 1.5 − 2·0.25 = 0; −2 + 1 − 2·(−0.25) = −0.5
     assert float(loss) == pytest.approx(0.125)
 
@@ -105,28 +110,28 @@ def test_f_prime_matches_numerical_derivative_of_f(div):
     for x in (0.3, 0.8, 1.7, 4.0):
         h = 1e-6
         num = (F[div](x + h) - F[div](x - h)) / (2 * h)
-        got = float(L.f_prime(torch.tensor(math.log(x), dtype=torch.float64), div))
+        got = float(f_prime(torch.tensor(math.log(x), dtype=torch.float64), div))
         assert got == pytest.approx(num, rel=1e-6, abs=1e-8)
 
 
 def test_f_prime_outside_support():
     inf = torch.tensor(float("inf"), dtype=torch.float64)
-    assert float(L.f_prime(inf, "kl")) == 0.0
-    assert float(L.f_prime(inf, "tv")) == 0.5
-    assert float(L.f_prime(inf, "js")) == pytest.approx(0.5 * math.log(2))
-    assert not math.isfinite(float(L.f_prime(inf, "rkl")))
+    assert float(f_prime(inf, "kl")) == 0.0
+    assert float(f_prime(inf, "tv")) == 0.5
+    assert float(f_prime(inf, "js")) == pytest.approx(0.5 * math.log(2))
+    assert not math.isfinite(float(f_prime(inf, "rkl")))
 
 
 def test_fdpg_loss_by_hand():
     logp = t(-1.0).requires_grad_(True)
-    loss, pseudo, stats = L.fdpg_loss(logp, t(-0.5), t(0.0), t(-1.0), divergence="rkl")
+    loss, pseudo, stats = fdpg_loss(logp, t(-0.5), t(0.0), t(-1.0), divergence="rkl")
     # log t = −1 − (−0.5) = −0.5, f' = 1 + log t = 0.5, A = −0.5, w = 1, loss = −w·A·lp = −0.5
     assert float(loss) == pytest.approx(-0.5)
     assert float(pseudo[0]) == pytest.approx(-0.5)
     loss.backward()
     assert float(logp.grad[0]) == pytest.approx(0.5)
     # a constant baseline shifts the advantage only; importance weights multiply it
-    loss_b, _, _ = L.fdpg_loss(t(-1.0), t(-0.5), t(0.0), t(-1.0 - math.log(2)), divergence="rkl", baseline=-1.0)
+    loss_b, _, _ = fdpg_loss(t(-1.0), t(-0.5), t(0.0), t(-1.0 - math.log(2)), divergence="rkl", baseline=-1.0)
     assert float(loss_b) == pytest.approx(-(2.0 * 0.5) * -1.0)
     assert float(stats["is_ess"]) == pytest.approx(1.0)
 
@@ -182,7 +187,7 @@ def test_mixture_sampler_coef_extremes(tiny):
     """c = 0 samples from π_θ, c = 1 from π_ref: with a degenerate reference that always says
     EOS, c = 1 gives empty completions and c = 0 does not."""
     from alignment.synthetic import tiny_causal_lm
-    from alignment.trainers.logprobs import generate_mixture
+    from alignment.trainers.sampling import generate_mixture
 
     tok, model = tiny
     ref = tiny_causal_lm(tok, seed=4).eval()
@@ -210,7 +215,7 @@ def test_mixture_sampler_coef_extremes(tiny):
 # -- pairing ------------------------------------------------------------------------------------
 def test_tournament_comparisons_and_final_check():
     from alignment.preference_models import PairwisePreference
-    from alignment.trainers.base import build_pairs, knockout_tournament
+    from alignment.trainers.pairs import build_pairs, knockout_tournament
 
     texts = [str(i) for i in range(8)]
 

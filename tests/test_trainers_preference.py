@@ -1,4 +1,4 @@
-"""Preference models behind one interface (spec alignment.md §0): the LLM judge against a real
+"""Preference models behind one interface (docs/trainers.md, "Preference models"): the LLM judge against a real
 HTTP server on 127.0.0.1 with scripted replies, Bradley–Terry from a sequence-classification
 reward model, the exact game oracle, symmetrization."""
 

@@ -1,52 +1,53 @@
-"""Alignment trainers for Hugging Face causal LMs (spec ``shared/specs/alignment.md`` §2–§7).
+"""Alignment trainers for Hugging Face causal LMs (docs/trainers.md).
 
-One module per algorithm, each with its ``XConfig`` dataclass beside the ``XTrainer``
-(TRL style, both built on ``transformers.Trainer``):
+One module per algorithm, each holding its ``<Algo>TrainerConfig`` dataclass, its loss (a pure
+function of log-prob tensors) and its ``<Algo>Trainer`` (TRL style, built on
+``transformers.Trainer``):
 
-=============  ===========================  ==============================
-module         classes                      paper
-=============  ===========================  ==============================
-``nash_mp``    NashMPConfig/NashMPTrainer   Nash Mirror Prox, arXiv:2505.19731
-``inpo``       INPOConfig/INPOTrainer       Zhang et al., ICLR 2025, arXiv:2410.23223
-``apo``        APOConfig/APOTrainer         He et al., arXiv:2410.06293
-``fdpg``       FDPGConfig/FDPGTrainer       Go et al., ICML 2023, arXiv:2302.08215
-``nash_md``    NashMDConfig/NashMDTrainer   Munos et al., ICML 2024, arXiv:2312.00886
-=============  ===========================  ==============================
+=============  ==========================================  ==================================
+module         classes                                     paper
+=============  ==========================================  ==================================
+``nash_mp``    NashMPTrainerConfig / NashMPTrainer         Tiapkin et al., arXiv:2505.19731
+``inpo``       INPOTrainerConfig / INPOTrainer             Zhang et al., ICLR 2025, arXiv:2407.00617
+``apo``        APOTrainerConfig / APOTrainer               He et al., arXiv:2410.06293
+``fdpg``       FDPGTrainerConfig / FDPGTrainer             Go et al., ICML 2023, arXiv:2302.08215
+``nash_md``    NashMDTrainerConfig / NashMDTrainer         Munos et al., ICML 2024, arXiv:2312.00886
+=============  ==========================================  ==================================
 
-``losses`` holds the losses as pure functions of log-prob tensors, ``logprobs`` the sequence
-log-probabilities and samplers, ``base`` the shared trainer machinery. Importing this package
-imports torch and transformers.
+Shared machinery, by what it is: ``config`` (the shared fields), ``models`` (LoRA, the frozen
+reference and frozen copies), ``logprobs`` (sequence log-probs, tokenization), ``sampling``
+(generation, the geometric-mixture sampler), ``online`` (the generate-in-the-step base),
+``rounds`` (the round-based base of INPO and APO), ``pairs`` (pair construction, pair batches,
+frozen columns), ``mixins`` (metrics, checkpointed trainer state). :data:`TRAINERS` maps a
+name to its trainer and config classes; ``pipeline`` runs a trainer end to end (a Run
+directory with the toolkit's metric records). Importing this package imports torch and
+transformers.
 """
 
-from alignment.trainers.apo import APOConfig, APOTrainer
-from alignment.trainers.base import AlignConfig, OnlineTrainer, PairwiseTrainer, RoundTrainer
-from alignment.trainers.fdpg import FDPGConfig, FDPGTrainer
-from alignment.trainers.inpo import INPOConfig, INPOTrainer
-from alignment.trainers.nash_md import NashMDConfig, NashMDTrainer
-from alignment.trainers.nash_mp import NashMPConfig, NashMPTrainer
-
-TRAINERS = {
-    "nash-mp": (NashMPConfig, NashMPTrainer),
-    "inpo": (INPOConfig, INPOTrainer),
-    "apo": (APOConfig, APOTrainer),
-    "fdpg": (FDPGConfig, FDPGTrainer),
-    "nash-md": (NashMDConfig, NashMDTrainer),
-}
+from alignment.trainers.apo import APOTrainer, APOTrainerConfig
+from alignment.trainers.config import TrainerConfig
+from alignment.trainers.fdpg import FDPGTrainer, FDPGTrainerConfig
+from alignment.trainers.inpo import INPOTrainer, INPOTrainerConfig
+from alignment.trainers.nash_md import NashMDTrainer, NashMDTrainerConfig
+from alignment.trainers.nash_mp import NashMPTrainer, NashMPTrainerConfig
+from alignment.trainers.online import OnlineTrainer
+from alignment.trainers.registry import TRAINERS
+from alignment.trainers.rounds import RoundTrainer, RoundTrainerConfig
 
 __all__ = [
-    "AlignConfig",
-    "OnlineTrainer",
-    "PairwiseTrainer",
-    "RoundTrainer",
-    "NashMPConfig",
-    "NashMPTrainer",
-    "INPOConfig",
-    "INPOTrainer",
-    "APOConfig",
-    "APOTrainer",
-    "FDPGConfig",
-    "FDPGTrainer",
-    "NashMDConfig",
-    "NashMDTrainer",
     "TRAINERS",
+    "TrainerConfig",
+    "OnlineTrainer",
+    "RoundTrainer",
+    "RoundTrainerConfig",
+    "NashMPTrainerConfig",
+    "NashMPTrainer",
+    "INPOTrainerConfig",
+    "INPOTrainer",
+    "APOTrainerConfig",
+    "APOTrainer",
+    "FDPGTrainerConfig",
+    "FDPGTrainer",
+    "NashMDTrainerConfig",
+    "NashMDTrainer",
 ]

@@ -1,8 +1,8 @@
 """APO (Accelerated Preference Optimization) for causal LMs.
 
-Paper: He et al., "Accelerated Preference Optimization for Large Language Model Alignment"
-(arXiv:2410.06293). Spec: ``shared/specs/alignment.md`` §4. Not TRL's ``apo_zero``/``apo_down``
-(those are *Anchored* PO, spec §7.2).
+Paper: J. He et al., "Accelerated Preference Optimization for Large Language Model Alignment"
+(arXiv:2410.06293). docs/trainers.md, APO (the tabular update: docs/preference_games.md). Not
+TRL's ``apo_zero``/``apo_down`` (those are *Anchored* PO).
 
 Iterative preference optimization is a proximal-point method; APO adds Nesterov momentum in
 log-policy space, log π_{t+1} = (1+α)·log π̂_{t+1} − α·log π̂_t − log Z_{t+1}. Z cancels in
@@ -13,8 +13,8 @@ trains a DPO (or SPPO) loss whose reference log-probs are the precomputed column
 
 where π̂_t is the round-start policy and π̂_{t−1} the previous round's start
 (π̂_{−1} := π̂_0 := the initial policy, so round 0 is plain DPO against π_ref = π_0, and the
-Bradley–Terry increments are d_1 = 1+α, d_t = 1 + α·d_{t−1}, spec §4.3). Each round warm-starts
-from θ̂_t; α = 0 is iterative DPO with reference π_t.
+Bradley–Terry increments are d_1 = 1+α, d_t = 1 + α·d_{t−1}). Each round warm-starts from θ̂_t;
+α = 0 is iterative DPO with reference π_t.
 
 * ``inner_loss="dpo"``: −log σ(β·[(log π_θ(y_w) − Δ_ref(y_w)) − (log π_θ(y_l) − Δ_ref(y_l))]),
   pairs from K samples as in INPO;
@@ -25,9 +25,9 @@ Data come from π̂_t (``sampler="hat"``, the default) or from the token-level n
 extrapolation softmax((1+α)·logits_t − α·logits_{t−1}) (``sampler="extrapolated"``; whether
 this matches the paper is unverified).
 
-Choices ("unverified: choose, document"): α = 0.3, β = 0.1, η_s = 1.0 (for SPPO), 3 rounds,
-K = 8 with ``pair_mode="auto"``, learning rate 5e-7 with cosine schedule per round, indexing as
-above. Deviation: the weight-space extrapolation alternative of the spec is not implemented.
+Choices (the paper leaves them open): α = 0.3, β = 0.1, η_s = 1.0 (for SPPO), 3 rounds, K = 8
+with ``pair_mode="auto"``, learning rate 5e-7 with cosine schedule per round, indexing as
+above. Deviation: the weight-space extrapolation alternative is not implemented.
 """
 
 from __future__ import annotations
@@ -35,35 +35,23 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+import torch
+import torch.nn.functional as F
 
-from alignment.trainers.base import (
-    AlignConfig,
-    RoundTrainer,
-    build_pairs,
-    completion_token_lists,
-    dataset_logprobs,
-    prompt_token_lists,
-)
-from alignment.trainers.logprobs import generate, generate_mixture
-from alignment.trainers.losses import apo_dpo_loss, apo_reference, apo_sppo_loss
+from alignment.trainers.registry import TRAINERS
+from alignment.trainers.rounds import RoundTrainer, RoundTrainerConfig
+from alignment.trainers.sampling import generate_mixture
 from gtlearn.core.errors import GtlearnError
 
 
 @dataclass
-class APOConfig(AlignConfig):
-    """Config of :class:`APOTrainer`."""
+class APOTrainerConfig(RoundTrainerConfig):
+    """Config of :class:`APOTrainer` (``beta`` is the DPO β)."""
 
     alpha: float = field(default=0.3, metadata={"help": "Momentum α in [0, 1)."})
     inner_loss: str = field(default="dpo", metadata={"help": "'dpo' or 'sppo'."})
     sppo_eta: float = field(default=1.0, metadata={"help": "η_s of the SPPO inner loss."})
-    num_iterations: int = field(default=3, metadata={"help": "Rounds."})
-    num_samples_per_prompt: int = field(default=8, metadata={"help": "K samples per prompt per round."})
-    pair_mode: str = field(default="auto", metadata={"help": "auto | best_worst | tournament | iid."})
     sampler: str = field(default="hat", metadata={"help": "'hat' (π̂_t) or 'extrapolated' (token-level mix)."})
-    prompts_per_round: int = field(default=0, metadata={"help": "Fresh prompts per round (0 = all)."})
-    lr_scheduler_type: str = "cosine"
-    warmup_steps: float = 0.03
-    label_mode: str = "sample"
 
     def __post_init__(self):
         super().__post_init__()
@@ -73,10 +61,41 @@ class APOConfig(AlignConfig):
             raise GtlearnError(f"inner_loss must be 'dpo' or 'sppo', got {self.inner_loss!r}")
         if self.sampler not in ("hat", "extrapolated"):
             raise GtlearnError(f"sampler must be 'hat' or 'extrapolated', got {self.sampler!r}")
-        if self.num_samples_per_prompt < 2:
-            raise GtlearnError("num_samples_per_prompt must be >= 2")
 
 
+# ------------------------------------------------------------------------------------------
+# The losses (pure functions of log-prob tensors)
+# ------------------------------------------------------------------------------------------
+def apo_reference(new_logp, old_logp, alpha: float):
+    """The extrapolated reference Δ_ref(y) = (1+α)·log π̂_{t+1}(y) − α·log π̂_t(y)."""
+    return (1.0 + alpha) * new_logp - alpha * old_logp
+
+
+def apo_dpo_loss(chosen_logp, rejected_logp, ref_chosen, ref_rejected, *, beta: float):
+    """APO's DPO round: −log σ(β·[(log π_θ(y_w) − Δ_ref(y_w)) − (log π_θ(y_l) − Δ_ref(y_l))]),
+    where ``ref_chosen``/``ref_rejected`` already hold Δ_ref (see :func:`apo_reference`)."""
+    margin = (chosen_logp - ref_chosen) - (rejected_logp - ref_rejected)
+    loss = -F.logsigmoid(beta * margin)
+    stats = {
+        "rewards_margin": (beta * margin).detach().mean(),
+        "rewards_accuracy": (margin.detach() > 0).float().mean(),
+        "rewards_chosen": (beta * (chosen_logp - ref_chosen)).detach().mean(),
+        "rewards_rejected": (beta * (rejected_logp - ref_rejected)).detach().mean(),
+    }
+    return loss.mean(), stats
+
+
+def apo_sppo_loss(logp, ref, win_rate, *, sppo_eta: float):
+    """APO's SPPO round: (log π_θ(y) − Δ_ref(y) − η_s·(P̂(y≻π_t) − ½))², averaged over every
+    response of every pair."""
+    resid = logp - ref - sppo_eta * (win_rate.to(logp.dtype) - 0.5)
+    return (resid ** 2).mean(), {"residual_mean": resid.detach().mean()}
+
+
+# ------------------------------------------------------------------------------------------
+# The trainer
+# ------------------------------------------------------------------------------------------
+@TRAINERS.register("apo", APOTrainerConfig)
 class APOTrainer(RoundTrainer):
     """APO; see the module docstring. ``train_dataset`` has a ``prompt`` column.
 
@@ -100,63 +119,46 @@ class APOTrainer(RoundTrainer):
     Nash-MP/INPO for that, and early-stop APO on a held-out win rate.
     """
 
-    _tag = "apo"
+    def build_round(self, t: int) -> list[dict]:
+        args = self.args
+        prompts = self.round_prompts(t)
+        prev = self._previous_start(t) if (args.alpha > 0 or args.sampler == "extrapolated") else None
+        if args.sampler == "extrapolated" and prev is not None and args.alpha > 0:
+            rep = [p for p in prompts for _ in range(args.num_samples_per_prompt)]
+            # (1−c)·logits_t + c·logits_{t−1} with c = −α is (1+α)·logits_t − α·logits_{t−1}.
+            c = generate_mixture(self.model, prev, self.processing_class, rep, mixture_coef=-args.alpha,
+                                 **args.generation_kwargs())
+        else:
+            c = self.sample(prompts)
+        rows = self.pairs(c, self._win_rate_pairs if args.inner_loss == "sppo" else None)
+        if not rows:
+            return rows
+        new_c, new_r = self.frozen_logprobs(self.model, rows)
+        old_c, old_r = self.frozen_logprobs(prev, rows) if prev is not None else (new_c, new_r)
+        for k, r in enumerate(rows):
+            r.update(ref_chosen_logps=float(apo_reference(new_c[k], old_c[k], args.alpha)),
+                     ref_rejected_logps=float(apo_reference(new_r[k], old_r[k], args.alpha)),
+                     shift_chosen=float(new_c[k] - old_c[k]))
+        return rows
 
     def _previous_start(self, t: int):
         """π̂_{t−1}: the start policy of round t−1 (the initial policy for t ≤ 1)."""
         path = self.round_dir(t - 2) / "policy.pt" if t >= 2 else self.round_dir(0).parent / "policy-init.pt"
         return self.frozen_from(path)
 
-    def build_round(self, t: int) -> list[dict]:
-        args = self.args
-        prompts = self.round_prompts(t)
-        K = args.num_samples_per_prompt
-        prev = self._previous_start(t) if (args.alpha > 0 or args.sampler == "extrapolated") else None
-        if args.sampler == "extrapolated" and prev is not None and args.alpha > 0:
-            rep = [p for p in prompts for _ in range(K)]
-            # (1−c)·logits_t + c·logits_{t−1} with c = −α is (1+α)·logits_t − α·logits_{t−1}.
-            c = generate_mixture(self.model, prev, self.processing_class, rep, mixture_coef=-args.alpha,
-                                 max_new_tokens=args.max_new_tokens, temperature=args.temperature,
-                                 max_prompt_length=args.max_prompt_length)
-        else:
-            c = generate(self.model, self.processing_class, prompts, max_new_tokens=args.max_new_tokens,
-                         temperature=args.temperature, num_samples=K, max_prompt_length=args.max_prompt_length)
-        ptoks, ctoks = prompt_token_lists(c), completion_token_lists(c)
-        rows, comparisons = [], 0
-        for i, prompt in enumerate(c.prompts[::K]):
-            texts = c.texts[i * K:(i + 1) * K]
-            if args.inner_loss == "sppo":
-                P = np.full((K, K), 0.5)
-                iu = np.triu_indices(K, 1)
-                p = self.preference.prob([prompt] * len(iu[0]), [texts[a] for a in iu[0]], [texts[b] for b in iu[1]])
-                comparisons += len(iu[0])
-                P[iu] = p
-                P[(iu[1], iu[0])] = 1.0 - p
-                win = (P.sum(1) - 0.5) / (K - 1)  # against the other K−1 samples
-                for a in range(0, K - 1, 2):
-                    rows.append({"prompt_ids": ptoks[i * K], "chosen_ids": ctoks[i * K + a],
-                                 "rejected_ids": ctoks[i * K + a + 1], "chosen_winrate": float(win[a]),
-                                 "rejected_winrate": float(win[a + 1])})
-            else:
-                pairs, n = build_pairs(prompt, texts, self.preference, args.pair_mode, args.label_mode)
-                comparisons += n
-                for a, b in pairs:
-                    rows.append({"prompt_ids": ptoks[i * K], "chosen_ids": ctoks[i * K + a],
-                                 "rejected_ids": ctoks[i * K + b]})
-        self.round_stats = {"pairs": len(rows), "comparisons_per_prompt": comparisons / max(1, len(prompts))}
-        if not rows:
-            return rows
-        pad, red = self.processing_class.pad_token_id, args.logprob_reduction
-        new_c, new_r = dataset_logprobs(self.model, rows, pad, reduction=red)
-        if prev is not None:
-            old_c, old_r = dataset_logprobs(prev, rows, pad, reduction=red)
-        else:
-            old_c, old_r = new_c, new_r
-        for k, r in enumerate(rows):
-            r.update(ref_chosen_logps=float(apo_reference(new_c[k], old_c[k], args.alpha)),
-                     ref_rejected_logps=float(apo_reference(new_r[k], old_r[k], args.alpha)),
-                     shift_chosen=float(new_c[k] - old_c[k]))
-        return rows
+    def _win_rate_pairs(self, prompt: str, texts: list[str]):
+        """SPPO pairs: consecutive samples with their win rates P̂(y≻π_t) against the other K−1
+        samples (every pair of samples compared once)."""
+        K = len(texts)
+        P = np.full((K, K), 0.5)
+        iu = np.triu_indices(K, 1)
+        p = self.preference.prob([prompt] * len(iu[0]), [texts[a] for a in iu[0]], [texts[b] for b in iu[1]])
+        P[iu] = p
+        P[(iu[1], iu[0])] = 1.0 - p
+        win = (P.sum(1) - 0.5) / (K - 1)
+        pairs = [(a, a + 1, {"chosen_winrate": float(win[a]), "rejected_winrate": float(win[a + 1])})
+                 for a in range(0, K - 1, 2)]
+        return pairs, len(iu[0])
 
     def pair_loss(self, chosen_logp, rejected_logp, inputs):
         d = chosen_logp.device
@@ -164,8 +166,6 @@ class APOTrainer(RoundTrainer):
         if self.args.inner_loss == "dpo":
             loss, stats = apo_dpo_loss(chosen_logp, rejected_logp, rc, rr, beta=self.args.beta)
         else:
-            import torch
-
             loss, stats = apo_sppo_loss(torch.cat([chosen_logp, rejected_logp]), torch.cat([rc, rr]),
                                         torch.cat([inputs["chosen_winrate"], inputs["rejected_winrate"]]).to(d),
                                         sppo_eta=self.args.sppo_eta)
@@ -175,4 +175,4 @@ class APOTrainer(RoundTrainer):
         return loss, {f"apo/{k}": v for k, v in stats.items()}
 
 
-__all__ = ["APOConfig", "APOTrainer"]
+__all__ = ["apo_reference", "apo_dpo_loss", "apo_sppo_loss", "APOTrainerConfig", "APOTrainer"]

@@ -1,14 +1,15 @@
 """f-DPG (f-divergence Distributional Policy Gradients) for causal LMs.
 
-Paper: Go et al., "Aligning Language Models with Preferences through f-divergence
-Minimization", ICML 2023 (arXiv:2302.08215); DPG/GDC: Khalifa et al., ICLR 2021. Spec:
-``shared/specs/alignment.md`` §5. Not TRL's ``f_divergence_type`` (that is f-DPO, spec §7.2).
+Paper: D. Go et al., "Aligning Language Models with Preferences through f-divergence
+Minimization" (ICML 2023, arXiv:2302.08215); DPG/GDC: M. Khalifa et al., ICLR 2021.
+docs/trainers.md, f-DPG (the tabular version: docs/preference_games.md). Not TRL's
+``f_divergence_type`` (that is f-DPO).
 
 The policy π_θ is trained to approximate a target p(y|x) = P(x,y)/Z(x) given as an
 energy-based model ``P(x,y) = a(y|x)·b(x,y)``, with ``a`` the base LM (the reference model)
 and ``b`` supplied by ``target`` — a callable ``(prompts, completions) -> log b`` (−inf where
 a pointwise constraint is violated; ``r/β`` for the RLHF target a·exp(r/β)). The gradient of
-D_f(π_θ‖p) is a policy gradient with pseudo-reward −f'(π/p) (spec §5.2). Per batch ::
+D_f(π_θ‖p) is a policy gradient with pseudo-reward −f'(π/p). Per batch ::
 
     log t = sg(log π_θ(y)) − (log P(y) − log Ẑ(x))
     A     = −f'(log t) − b            (b: moving average of the pseudo-reward, window 1024)
@@ -21,7 +22,7 @@ frozen copy replaced every ``proposal_update_interval`` steps only if the import
 estimate of KL(p‖π_θ) is below that of KL(p‖q) (``proposal="offline"``). Reverse KL (and
 reverse χ²) need a full-support target; the trainer raises on a sample outside the support.
 
-Defaults (the authors' reference library, spec §5.4): ``divergence="js"``, Adam lr 1.41e-5,
+Defaults (the authors' reference library): ``divergence="js"``, Adam lr 1.41e-5,
 constant schedule with 12 warm-up steps, ``proposal_update_interval=16``. Choices: JS keeps its
 ½ (the library drops it: only a learning-rate rescaling); the baseline is the window mean
 *before* the current batch (so it is independent of the batch and the gradient unbiased).
@@ -39,15 +40,21 @@ from typing import Any, Callable
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
-from alignment.trainers.base import AlignConfig, OnlineTrainer, copy_weights_, frozen_copy
-from alignment.trainers.logprobs import generate, sequence_logprobs
-from alignment.trainers.losses import F_DIVERGENCES, fdpg_loss
+from alignment.trainers.config import TrainerConfig
+from alignment.trainers.logprobs import sequence_logprobs
+from alignment.trainers.models import copy_weights_, frozen_copy
+from alignment.trainers.online import OnlineTrainer
+from alignment.trainers.registry import TRAINERS
+from alignment.trainers.sampling import generate
 from gtlearn.core.errors import GtlearnError
+
+F_DIVERGENCES = ("kl", "rkl", "tv", "js", "chi2", "rchi2")
 
 
 @dataclass
-class FDPGConfig(AlignConfig):
+class FDPGTrainerConfig(TrainerConfig):
     """Config of :class:`FDPGTrainer`."""
 
     divergence: str = field(default="js", metadata={"help": "kl | rkl | tv | js | chi2 | rchi2."})
@@ -69,10 +76,76 @@ class FDPGConfig(AlignConfig):
             raise GtlearnError(f"proposal must be 'online' or 'offline', got {self.proposal!r}")
 
 
+# ------------------------------------------------------------------------------------------
+# The loss (a pure function of log-prob tensors)
+# ------------------------------------------------------------------------------------------
+def f_prime(log_t: torch.Tensor, divergence: str) -> torch.Tensor:
+    """f'(t) of the divergence D_f, computed from log t (stable for t → 0 and t → ∞).
+
+    JS keeps the ½ (the reference library drops it, which only rescales the learning rate).
+    At t = +∞ (samples outside the target's support) forward KL gives 0, TV ½, JS ½·log 2; the
+    others are infinite."""
+    if divergence == "kl":  # forward KL(p‖π): f(t) = −log t
+        return -torch.exp(-log_t)
+    if divergence == "rkl":  # reverse KL(π‖p): f(t) = t log t
+        return 1.0 + log_t
+    if divergence == "tv":
+        return 0.5 * torch.sign(log_t)
+    if divergence == "js":  # ½·log(2t/(1+t)) = ½·(log 2 − softplus(−log t))
+        return 0.5 * (math.log(2.0) - F.softplus(-log_t))
+    if divergence == "chi2":  # χ²(p‖π): f(t) = (1−t)²/t
+        return 1.0 - torch.exp(-2.0 * log_t)
+    if divergence == "rchi2":  # reverse χ²(π‖p): f(t) = (t−1)²
+        return 2.0 * torch.expm1(log_t)
+    raise ValueError(f"divergence must be one of {F_DIVERGENCES}, got {divergence!r}")
+
+
+def fdpg_loss(logp, log_target, log_z, log_q, *, divergence: str, baseline: float | torch.Tensor = 0.0):
+    """f-DPG per-batch loss::
+
+        log t = sg(log π_θ(y)) − (log P(y) − log Ẑ)
+        A     = −f'(log t) − b
+        w     = exp(sg(log π_θ(y)) − log q(y))
+        loss  = mean(−w·A·log π_θ(y))
+
+    ``log_target`` is the unnormalized log P (−inf outside the support), ``log_z`` the
+    per-sample log Ẑ of its context, ``log_q`` the proposal's log-prob (= log π_θ when on-policy).
+    Returns the loss and the pseudo-rewards −f'(log t) (for the moving baseline).
+    """
+    lp = logp.detach()
+    log_t = lp - (log_target - log_z)
+    pseudo = -f_prime(log_t, divergence)
+    adv = pseudo - baseline
+    w = torch.exp(lp - log_q)
+    loss = (-(w * adv).detach() * logp).mean()
+    stats = {
+        "pseudo_reward_mean": pseudo.mean(),
+        "pseudo_reward_std": pseudo.std() if pseudo.numel() > 1 else torch.zeros(()),
+        "is_weight_mean": w.mean(),
+        "is_weight_max": w.max(),
+        "is_ess": (w.sum() ** 2 / (w ** 2).sum().clamp(min=1e-30)),
+    }
+    return loss, pseudo, stats
+
+
+@torch.no_grad()
+def _target_distances(log_p, log_pi, log_q, valid):
+    """Importance-sampling estimates (samples from q) of KL(p‖π_θ), KL(p‖q) and TV(p, π_θ),
+    over the ``valid`` samples."""
+    wp = torch.exp(log_p - log_q)
+    fin = torch.isfinite(log_p)
+    kl_p_pi = torch.where(fin, wp * (log_p - log_pi), torch.zeros_like(wp))[valid].mean()
+    kl_p_q = torch.where(fin, wp * (log_p - log_q), torch.zeros_like(wp))[valid].mean()
+    tv = 0.5 * (torch.abs(torch.exp(log_p) - torch.exp(log_pi)) / torch.exp(log_q))[valid].mean()
+    return kl_p_pi, kl_p_q, tv
+
+
+# ------------------------------------------------------------------------------------------
+# The trainer
+# ------------------------------------------------------------------------------------------
+@TRAINERS.register("fdpg", FDPGTrainerConfig)
 class FDPGTrainer(OnlineTrainer):
     """f-DPG; see the module docstring. ``target(prompts, completions) -> log b`` (numpy)."""
-
-    _tag = "fdpg"
 
     def __init__(self, *args, target: Callable[[list[str], list[str]], Any] | None = None, **kwargs) -> None:
         if target is None:
@@ -103,8 +176,7 @@ class FDPGTrainer(OnlineTrainer):
         dev = args.device
         prompts = [p for p in inputs["prompt"] for _ in range(args.num_generations)]
         sampler = self.proposal_model if self.proposal_model is not None else model
-        y = generate(sampler, self.processing_class, prompts, max_new_tokens=args.max_new_tokens,
-                     temperature=args.temperature, max_prompt_length=args.max_prompt_length)
+        y = generate(sampler, self.processing_class, prompts, **args.generation_kwargs())
         lp = self.logprobs(model, y, grad=True)
         if self.proposal_model is None and args.temperature == 1.0:
             log_q = lp.detach()
@@ -125,14 +197,7 @@ class FDPGTrainer(OnlineTrainer):
             raise GtlearnError(f"divergence {args.divergence!r} needs a full-support target, but a sample has "
                                "P(x, y) = 0; use kl, tv or js for pointwise constraints")
         self.window.extend(pseudo.cpu().tolist())
-        # IS estimates of the divergences between the target and π_θ / q (samples from q).
-        with torch.no_grad():
-            log_p = log_P - log_z
-            wp = torch.exp(log_p - log_q.float())
-            fin = torch.isfinite(log_p)
-            kl_p_pi = torch.where(fin, wp * (log_p - lp.detach().float()), torch.zeros_like(wp))[valid].mean()
-            kl_p_q = torch.where(fin, wp * (log_p - log_q.float()), torch.zeros_like(wp))[valid].mean()
-            tv = 0.5 * (torch.abs(torch.exp(log_p) - torch.exp(lp.detach().float())) / torch.exp(log_q.float()))[valid].mean()
+        kl_p_pi, kl_p_q, tv = _target_distances(log_P - log_z, lp.detach().float(), log_q.float(), valid)
         if self.proposal_model is not None and self._step_started() and self.state.global_step > 0 \
                 and self.state.global_step % args.proposal_update_interval == 0 and float(kl_p_pi) < float(kl_p_q):
             copy_weights_(self.proposal_model, model)
@@ -162,4 +227,4 @@ class FDPGTrainer(OnlineTrainer):
             self.proposal_model.load_state_dict(state["proposal"])
 
 
-__all__ = ["FDPGConfig", "FDPGTrainer"]
+__all__ = ["F_DIVERGENCES", "f_prime", "fdpg_loss", "FDPGTrainerConfig", "FDPGTrainer"]

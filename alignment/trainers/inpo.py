@@ -1,10 +1,11 @@
 """INPO (Iterative Nash Policy Optimization) for causal LMs.
 
-Paper: Zhang et al., "Iterative Nash Policy Optimization: Aligning LLMs with General
-Preferences via No-Regret Learning", ICLR 2025 (arXiv:2410.23223). Spec:
-``shared/specs/alignment.md`` §3.
+Paper: Y. Zhang et al., "Iterative Nash Policy Optimization: Aligning LLMs with General
+Preferences via No-Regret Learning" (ICLR 2025, arXiv:2407.00617). docs/trainers.md, INPO
+(the tabular update: docs/preference_games.md).
 
-Round t (π_1 = π_ref):
+Online mirror descent on the preference game regularized by τ (``beta``, as in the tabular
+lab) with inverse learning rate η (``eta``). Round t (π_1 = π_ref):
 
 1. sample K responses per prompt from the frozen round-start policy π_t;
 2. form ordered pairs (y_w, y_l) — best/worst under a reward model, the knockout tournament
@@ -19,10 +20,10 @@ Round t (π_1 = π_ref):
    (summed log-probs; at η = 0.005 the target is 100 nats per sequence);
 5. π_{t+1} := θ.
 
-Defaults (ICLR camera-ready, spec §3.3): η = 0.005 (other sources use 0.0075), τ = η/3,
-T = 3 rounds, K = 8, learning rate 5e-7 with a cosine schedule and warm-up ratio 0.03 (per
-round). Choices ("unverified: choose, document"): summed log-probs (no length normalization),
-warm start from π_t each round, one epoch over each round's pairs, a fresh optimizer per round,
+Defaults (ICLR camera-ready): η = 0.005 (other sources use 0.0075), τ = η/3, T = 3 rounds,
+K = 8, learning rate 5e-7 with a cosine schedule and warm-up ratio 0.03 (per round). Choices
+(the paper leaves them open): summed log-probs (no length normalization), warm start from π_t
+each round, one epoch over each round's pairs, a fresh optimizer per round,
 ``pair_mode="auto"`` (best/worst with a reward model, the tournament otherwise).
 """
 
@@ -30,71 +31,75 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from alignment.trainers.base import (
-    AlignConfig,
-    RoundTrainer,
-    build_pairs,
-    completion_token_lists,
-    dataset_logprobs,
-    prompt_token_lists,
-)
-from alignment.trainers.logprobs import generate
-from alignment.trainers.losses import inpo_loss
+import torch
+
+from alignment.trainers.registry import TRAINERS
+from alignment.trainers.rounds import RoundTrainer, RoundTrainerConfig
 from gtlearn.core.errors import GtlearnError
 
 
 @dataclass
-class INPOConfig(AlignConfig):
-    """Config of :class:`INPOTrainer`. ``tau=None`` means η/3."""
+class INPOTrainerConfig(RoundTrainerConfig):
+    """Config of :class:`INPOTrainer`. ``beta`` is τ, the KL weight to π_ref (``None``: η/3)."""
 
+    beta: float | None = field(default=None, metadata={"help": "τ, KL regularization to π_ref; default η/3."})
     eta: float = field(default=0.005, metadata={"help": "η, the inverse OMD learning rate (target 1/(2η))."})
-    tau: float | None = field(default=None, metadata={"help": "τ, KL weight to π_ref; default η/3."})
-    num_iterations: int = field(default=3, metadata={"help": "Rounds T."})
-    num_samples_per_prompt: int = field(default=8, metadata={"help": "K samples per prompt per round."})
-    pair_mode: str = field(default="auto", metadata={"help": "auto | best_worst | tournament | iid."})
-    prompts_per_round: int = field(default=0, metadata={"help": "Fresh prompts per round (0 = the whole dataset)."})
-    lr_scheduler_type: str = "cosine"
-    warmup_steps: float = 0.03
-    label_mode: str = "sample"
 
     def __post_init__(self):
-        if self.tau is None:
-            self.tau = self.eta / 3.0
+        if self.beta is None:
+            self.beta = self.eta / 3.0
         super().__post_init__()
-        if self.eta <= 0 or not 0 <= self.tau <= self.eta:
-            raise GtlearnError(f"INPO needs eta > 0 and 0 <= tau <= eta (got eta={self.eta}, tau={self.tau})")
-        if self.num_samples_per_prompt < 2:
-            raise GtlearnError("num_samples_per_prompt must be >= 2")
+        if self.eta <= 0 or not 0 <= self.beta <= self.eta:
+            raise GtlearnError(f"INPO needs eta > 0 and 0 <= beta (τ) <= eta (got eta={self.eta}, beta={self.beta})")
 
 
+# ------------------------------------------------------------------------------------------
+# The loss (a pure function of log-prob tensors)
+# ------------------------------------------------------------------------------------------
+def inpo_h(chosen_logp, rejected_logp, ref_chosen_logp, ref_rejected_logp, prev_chosen_logp, prev_rejected_logp,
+           *, eta: float, tau: float) -> torch.Tensor:
+    """h_t(π; y_w, y_l): the policy log-ratio minus the blended reference (weight τ/η on
+    π_ref and (η−τ)/η on π_t)."""
+    return ((chosen_logp - rejected_logp)
+            - (tau / eta) * (ref_chosen_logp - ref_rejected_logp)
+            - ((eta - tau) / eta) * (prev_chosen_logp - prev_rejected_logp))
+
+
+def inpo_loss(chosen_logp, rejected_logp, ref_chosen_logp, ref_rejected_logp, prev_chosen_logp, prev_rejected_logp,
+              *, eta: float, tau: float):
+    """INPO round loss: mean over pairs of ``(h_t − 1/(2η))²`` (``[B]`` summed log-probs in,
+    ``(loss, stats)`` out)."""
+    if eta <= 0 or tau < 0 or tau > eta:
+        raise ValueError(f"INPO needs eta > 0 and 0 <= tau <= eta, got eta={eta}, tau={tau}")
+    h = inpo_h(chosen_logp, rejected_logp, ref_chosen_logp, ref_rejected_logp, prev_chosen_logp, prev_rejected_logp,
+               eta=eta, tau=tau)
+    resid = h - 1.0 / (2.0 * eta)
+    stats = {
+        "h_mean": h.detach().mean(),
+        "h_std": h.detach().std() if h.numel() > 1 else torch.zeros(()),
+        "residual_mean": resid.detach().mean(),
+        "logratio_policy": (chosen_logp - rejected_logp).detach().mean(),
+        "logratio_ref": (ref_chosen_logp - ref_rejected_logp).detach().mean(),
+        "logratio_prev": (prev_chosen_logp - prev_rejected_logp).detach().mean(),
+    }
+    return (resid ** 2).mean(), stats
+
+
+# ------------------------------------------------------------------------------------------
+# The trainer
+# ------------------------------------------------------------------------------------------
+@TRAINERS.register("inpo", INPOTrainerConfig)
 class INPOTrainer(RoundTrainer):
     """INPO; see the module docstring. ``train_dataset`` has a ``prompt`` column."""
 
-    _tag = "inpo"
-
     def build_round(self, t: int) -> list[dict]:
-        args = self.args
-        prompts = self.round_prompts(t)
-        K = args.num_samples_per_prompt
-        c = generate(self.model, self.processing_class, prompts, max_new_tokens=args.max_new_tokens,
-                     temperature=args.temperature, num_samples=K, max_prompt_length=args.max_prompt_length)
-        ptoks, ctoks = prompt_token_lists(c), completion_token_lists(c)
-        rows, comparisons = [], 0
-        for i, prompt in enumerate(c.prompts[::K]):
-            texts = c.texts[i * K:(i + 1) * K]
-            pairs, n = build_pairs(prompt, texts, self.preference, args.pair_mode, args.label_mode)
-            comparisons += n
-            for a, b in pairs:
-                rows.append({"prompt_ids": ptoks[i * K], "chosen_ids": ctoks[i * K + a], "rejected_ids": ctoks[i * K + b]})
-        self.round_stats = {"pairs": len(rows), "keep_rate": len(rows) / max(1, len(prompts)),
-                            "comparisons_per_prompt": comparisons / max(1, len(prompts))}
+        c = self.sample(self.round_prompts(t))
+        rows = self.pairs(c)
         if not rows:
             return rows
-        pad = self.processing_class.pad_token_id
-        red = args.logprob_reduction
-        ref_c, ref_r = dataset_logprobs(self.ref_policy, rows, pad, reduction=red, context=self.ref_context)
+        ref_c, ref_r = self.frozen_logprobs(self.ref_policy, rows, context=self.ref_context)
         # π_t is the round-start policy = the current weights (frozen for the round by construction).
-        prev_c, prev_r = dataset_logprobs(self.model, rows, pad, reduction=red)
+        prev_c, prev_r = self.frozen_logprobs(self.model, rows)
         for k, r in enumerate(rows):
             r.update(ref_chosen_logps=float(ref_c[k]), ref_rejected_logps=float(ref_r[k]),
                      prev_chosen_logps=float(prev_c[k]), prev_rejected_logps=float(prev_r[k]))
@@ -104,12 +109,11 @@ class INPOTrainer(RoundTrainer):
         d = chosen_logp.device
         loss, stats = inpo_loss(chosen_logp, rejected_logp, inputs["ref_chosen_logps"].to(d),
                                 inputs["ref_rejected_logps"].to(d), inputs["prev_chosen_logps"].to(d),
-                                inputs["prev_rejected_logps"].to(d), eta=self.args.eta, tau=self.args.tau)
+                                inputs["prev_rejected_logps"].to(d), eta=self.args.eta, tau=self.args.beta)
         stats["kl_prev"] = (chosen_logp.detach() - inputs["prev_chosen_logps"].to(d)).mean()
         stats["kl_ref"] = (chosen_logp.detach() - inputs["ref_chosen_logps"].to(d)).mean()
         stats["round"] = float(self.round)
         return loss, {f"inpo/{k}": v for k, v in stats.items()}
 
 
-__all__ = ["INPOConfig", "INPOTrainer"]
-
+__all__ = ["inpo_h", "inpo_loss", "INPOTrainerConfig", "INPOTrainer"]

@@ -1,8 +1,8 @@
 """Nash-MD (Nash Mirror Descent) for causal LMs — the baseline of the Nash-learning family.
 
-Paper: Munos et al., "Nash Learning from Human Feedback", ICML 2024 (arXiv:2312.00886).
-Spec: ``shared/specs/alignment.md`` §6.1. TRL 1.16 removed its ``NashMDTrainer`` and the
-geometric-mixture generation wrapper; this trainer restores them.
+Paper: R. Munos et al., "Nash Learning from Human Feedback" (ICML 2024, arXiv:2312.00886).
+docs/trainers.md, Nash-MD. TRL 1.16 removed its ``NashMDTrainer`` and the geometric-mixture
+generation wrapper; this trainer restores them.
 
 Per prompt: y ∼ π_θ, and y' from the **token-level** geometric mixture
 ``softmax((1−c)·logits_θ + c·logits_ref)`` (``mixture_coef = c`` weights the reference; each
@@ -10,25 +10,27 @@ model keeps its own KV cache); minimize ::
 
     ℓ = −(P(y≻y'|x) − ½ − penalty·[y has no EOS])·log π_θ(y) + β·sg[log π_θ(y) − log π_ref(y)]·log π_θ(y)
 
-Defaults (spec §6.1): β = 0.1, ``mixture_coef`` = 0.5, learning rate 5e-7, 2 samples per
-prompt (``num_generations=2``), ``missing_eos_penalty`` = 1.0. With a constant step the fixed
-point is biased away from π*_β (the bias shrinks with the step); this is the algorithm, not a
-defect of the implementation.
+Defaults (TRL's former ``NashMDConfig``): β = 0.1, ``mixture_coef`` = 0.5, learning rate 5e-7,
+2 samples per prompt (``num_generations=2``), ``missing_eos_penalty`` = 1.0. With a constant
+step the fixed point is biased away from π*_β (the bias shrinks with the step); this is the
+algorithm, not a defect of the implementation.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from alignment.trainers.base import AlignConfig, OnlineTrainer
-from alignment.trainers.logprobs import generate, generate_mixture
-from alignment.trainers.losses import KL_ESTIMATORS, nash_md_loss
+from alignment.trainers.config import TrainerConfig
+from alignment.trainers.nash_mp import KL_ESTIMATORS, nash_mp_loss
+from alignment.trainers.online import OnlineTrainer
+from alignment.trainers.registry import TRAINERS
+from alignment.trainers.sampling import generate, generate_mixture
 from gtlearn.core.errors import GtlearnError
 
 
 @dataclass
-class NashMDConfig(AlignConfig):
-    """Config of :class:`NashMDTrainer` (spec §6.1 defaults)."""
+class NashMDTrainerConfig(TrainerConfig):
+    """Config of :class:`NashMDTrainer`."""
 
     mixture_coef: float = field(default=0.5, metadata={"help": "Weight of the reference logits in the mixture sampler."})
     kl_estimator: str = field(default="sequence", metadata={"help": "'sequence' (unbiased) or 'token' (TRL's former, biased)."})
@@ -43,25 +45,30 @@ class NashMDConfig(AlignConfig):
             raise GtlearnError(f"kl_estimator must be one of {KL_ESTIMATORS}")
 
 
+def nash_md_loss(logp, ref_logp, preference, *, beta: float, kl_estimator: str = "sequence", token_logp=None,
+                 ref_token_logp=None, reward_offset=None):
+    """Nash-MD loss: ℓ = −(P − ½)·log π_θ(y) + β·sg[log π_θ(y) − log π_ref(y)]·log π_θ(y), with
+    y' drawn from the token-level mixture of π_θ and π_ref — Nash-MP's surrogate without the
+    proximal term."""
+    return nash_mp_loss(logp, ref_logp, None, preference, beta=beta, prox_coef=0.0, kl_estimator=kl_estimator,
+                        token_logp=token_logp, ref_token_logp=ref_token_logp, reward_offset=reward_offset)
+
+
+@TRAINERS.register("nash-md", NashMDTrainerConfig)
 class NashMDTrainer(OnlineTrainer):
     """Nash-MD trainer; see the module docstring."""
-
-    _tag = "nash-md"
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None, **kwargs):
         args = self.args
         prompts = [p for p in inputs["prompt"] for _ in range(args.num_generations)]
-        y = generate(model, self.processing_class, prompts, max_new_tokens=args.max_new_tokens,
-                     temperature=args.temperature, max_prompt_length=args.max_prompt_length)
+        y = generate(model, self.processing_class, prompts, **args.generation_kwargs())
         if args.mixture_coef == 0.0:
-            # c = 0 is plain policy sampling (spec §6.1 test); skip the reference forward passes.
-            y2 = generate(model, self.processing_class, prompts, max_new_tokens=args.max_new_tokens,
-                          temperature=args.temperature, max_prompt_length=args.max_prompt_length)
+            # c = 0 is plain policy sampling: skip the reference forward passes.
+            y2 = generate(model, self.processing_class, prompts, **args.generation_kwargs())
         else:
             y2 = generate_mixture(model, self.ref_policy, self.processing_class, prompts, mixture_coef=args.mixture_coef,
-                                  max_new_tokens=args.max_new_tokens, temperature=args.temperature,
-                                  max_prompt_length=args.max_prompt_length,
-                                  ref_context=self.ref_context if self.ref_model is None else None)
+                                  ref_context=self.ref_context if self.ref_model is None else None,
+                                  **args.generation_kwargs())
         pref = self.query(y.prompts, y.texts, y2.texts)
         token = args.kl_estimator == "token"
         lp, tok = self.logprobs(model, y, grad=True, tokens=True)
@@ -76,4 +83,4 @@ class NashMDTrainer(OnlineTrainer):
         return (loss, None) if return_outputs else loss
 
 
-__all__ = ["NashMDConfig", "NashMDTrainer"]
+__all__ = ["nash_md_loss", "NashMDTrainerConfig", "NashMDTrainer"]

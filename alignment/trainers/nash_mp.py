@@ -1,8 +1,9 @@
 """Nash-MP (Nash Mirror Prox) for causal LMs.
 
-Paper: "Nash Mirror Prox" / Nash-MP, arXiv:2505.19731 — regularized Nash learning from human
-feedback by a mirror-prox (extragradient) method whose last iterate converges linearly to the
-β-regularized Nash equilibrium. Spec: ``shared/specs/alignment.md`` §2.
+Paper: D. Tiapkin, D. Calandriello, et al., "Accelerating Nash Learning from Human Feedback via
+Mirror Prox" (arXiv:2505.19731) — regularized Nash learning from human feedback by a
+mirror-prox (extragradient) method whose last iterate converges linearly to the β-regularized
+Nash equilibrium. docs/trainers.md, Nash-MP (the tabular update: docs/preference_games.md).
 
 Each outer iteration k makes two proximal steps, **both centred at the anchor π_k**:
 
@@ -16,16 +17,16 @@ The per-sample surrogate (y ∼ π_θ, y' ∼ μ, P = P(y≻y'|x)) is ::
     ℓ(θ) = −(P − ½)·log π_θ(y) + β·sg[log π_θ(y) − log π_ref(y)]·log π_θ(y)
            + λ·sg[log π_θ(y) − log π_k(y)]·log π_θ(y)
 
-With the defaults ``inner_steps_half = inner_steps_full = 1`` this is the spec's memory-light
+With the defaults ``inner_steps_half = inner_steps_full = 1`` this is the memory-light
 extragradient mode: step to θ_{k+½}, generate with it, restore θ_k (weights *and* optimizer
 state) and apply the new gradient there.
 
-Choices (spec "unverified: choose, document"): β = 0.1 (Nash-MD's default), λ = 0.5,
+Choices (the paper leaves them open): β = 0.1 (Nash-MD's default), λ = ``prox_coef`` = 0.5,
 one inner step per half, anchor = hard snapshot, learning rate 5e-7, the optimizer state is
 restored to the anchor's at the reset (``reset_optimizer=True``), the learning-rate schedule
-is not reset. Deviations: the EMA anchor of the spec is not implemented (``anchor_mode`` only
-accepts ``"snapshot"``); the anchor and half-step models are full frozen copies even for PEFT
-models (memory: three copies of the policy besides the reference).
+is not reset. Deviations: no EMA anchor (``anchor_mode`` only accepts ``"snapshot"``); the
+anchor and half-step models are full frozen copies even for PEFT models (memory: three copies
+of the policy besides the reference).
 """
 
 from __future__ import annotations
@@ -34,15 +35,21 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any
 
-from alignment.trainers.base import AlignConfig, OnlineTrainer, copy_weights_, frozen_copy
-from alignment.trainers.logprobs import generate
-from alignment.trainers.losses import KL_ESTIMATORS, nash_mp_loss
+import torch
+
+from alignment.trainers.config import TrainerConfig
+from alignment.trainers.models import copy_weights_, frozen_copy
+from alignment.trainers.online import OnlineTrainer
+from alignment.trainers.registry import TRAINERS
+from alignment.trainers.sampling import generate
 from gtlearn.core.errors import GtlearnError
+
+KL_ESTIMATORS = ("sequence", "token")
 
 
 @dataclass
-class NashMPConfig(AlignConfig):
-    """Config of :class:`NashMPTrainer` (spec §2.3 defaults)."""
+class NashMPTrainerConfig(TrainerConfig):
+    """Config of :class:`NashMPTrainer`."""
 
     prox_coef: float = field(default=0.5, metadata={"help": "λ, weight of KL(π‖π_k) (λ = β/η)."})
     inner_steps_half: int = field(default=1, metadata={"help": "M₁, optimizer steps of the half step."})
@@ -55,7 +62,7 @@ class NashMPConfig(AlignConfig):
     def __post_init__(self):
         super().__post_init__()
         if self.anchor_mode != "snapshot":
-            raise GtlearnError("NashMPConfig.anchor_mode: only 'snapshot' is implemented")
+            raise GtlearnError("NashMPTrainerConfig.anchor_mode: only 'snapshot' is implemented")
         if self.kl_estimator not in KL_ESTIMATORS:
             raise GtlearnError(f"kl_estimator must be one of {KL_ESTIMATORS}")
         if self.inner_steps_half < 1 or self.inner_steps_full < 1:
@@ -64,11 +71,71 @@ class NashMPConfig(AlignConfig):
             raise GtlearnError("prox_coef must be >= 0")
 
 
+# ------------------------------------------------------------------------------------------
+# The loss (a pure function of log-prob tensors)
+# ------------------------------------------------------------------------------------------
+def kl_surrogate(logp, other_logp, token_logp, other_token_logp, estimator: str) -> torch.Tensor:
+    """Per-row surrogate whose gradient is a REINFORCE estimate of ∇KL(π_θ‖π_other).
+
+    ``"sequence"``: sg[log π_θ(y) − log π_o(y)]·log π_θ(y), unbiased.
+    ``"token"``: Σ_t sg[log π_θ(y_t|·) − log π_o(y_t|·)]·log π_θ(y_t|·), TRL's former Nash-MD
+    estimator; it drops the future-token terms and is biased."""
+    if estimator == "sequence":
+        return (logp - other_logp).detach() * logp
+    if estimator == "token":
+        if token_logp is None or other_token_logp is None:
+            raise ValueError("kl_estimator='token' needs per-token log-probs")
+        return ((token_logp - other_token_logp).detach() * token_logp).sum(-1)
+    raise ValueError(f"kl_estimator must be one of {KL_ESTIMATORS}, got {estimator!r}")
+
+
+def nash_mp_loss(
+    logp: torch.Tensor,
+    ref_logp: torch.Tensor,
+    anchor_logp: torch.Tensor | None,
+    preference: torch.Tensor,
+    *,
+    beta: float,
+    prox_coef: float,
+    kl_estimator: str = "sequence",
+    token_logp: torch.Tensor | None = None,
+    ref_token_logp: torch.Tensor | None = None,
+    anchor_token_logp: torch.Tensor | None = None,
+    reward_offset: torch.Tensor | None = None,
+):
+    """Nash-MP proximal-step surrogate, per sample y ∼ π_θ against y' ∼ μ::
+
+        ℓ = −(P(y≻y'|x) − ½)·log π_θ(y) + β·sg[log π_θ(y) − log π_ref(y)]·log π_θ(y)
+            + λ·sg[log π_θ(y) − log π_k(y)]·log π_θ(y)
+
+    ``[B]`` sequence log-probs in, ``(batch-mean loss, stats)`` out. ``preference`` holds
+    P(y≻y'|x) (or a Bernoulli label). ``reward_offset`` is added to P − ½ (the missing-EOS
+    penalty enters here, as a negative offset). With ``prox_coef=0`` and ``anchor_logp=None``
+    this is the Nash-MD loss.
+    """
+    reward = preference.to(logp.dtype) - 0.5
+    if reward_offset is not None:
+        reward = reward + reward_offset.to(logp.dtype)
+    pg = -reward.detach() * logp
+    kl_ref = kl_surrogate(logp, ref_logp, token_logp, ref_token_logp, kl_estimator)
+    per = pg + beta * kl_ref
+    stats = {"reward": reward.detach().mean(), "kl_ref": (logp - ref_logp).detach().mean()}
+    if prox_coef:
+        if anchor_logp is None:
+            raise ValueError("prox_coef > 0 needs anchor log-probs")
+        per = per + prox_coef * kl_surrogate(logp, anchor_logp, token_logp, anchor_token_logp, kl_estimator)
+    if anchor_logp is not None:
+        stats["kl_anchor"] = (logp - anchor_logp).detach().mean()
+    return per.mean(), stats
+
+
+# ------------------------------------------------------------------------------------------
+# The trainer
+# ------------------------------------------------------------------------------------------
+@TRAINERS.register("nash-mp", NashMPTrainerConfig)
 class NashMPTrainer(OnlineTrainer):
     """Nash Mirror Prox trainer; see the module docstring. ``train_dataset`` has a ``prompt``
     column; ``preference`` is a :class:`~alignment.preference_models.PreferenceOracle`."""
-
-    _tag = "nash-mp"
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -86,6 +153,8 @@ class NashMPTrainer(OnlineTrainer):
         return "half" if s < self.args.inner_steps_half else "full"
 
     def _begin_step(self) -> None:
+        """At a cycle's start, snapshot the anchor; at the full step's start, freeze the
+        half-step policy and reset θ (and the optimizer state) to the anchor."""
         s = self.state.global_step % self.cycle
         if s == 0:
             copy_weights_(self.anchor, self.model)
@@ -109,8 +178,7 @@ class NashMPTrainer(OnlineTrainer):
         phase = self.phase()
         opponent = self.anchor if phase == "half" else self.half
         prompts = inputs["prompt"]
-        gen = dict(max_new_tokens=args.max_new_tokens, temperature=args.temperature,
-                   num_samples=args.num_generations, max_prompt_length=args.max_prompt_length)
+        gen = dict(num_samples=args.num_generations, **args.generation_kwargs())
         y = generate(model, self.processing_class, prompts, **gen)
         y2 = generate(opponent, self.processing_class, prompts, **gen)
         pref = self.query(y.prompts, y.texts, y2.texts)
@@ -144,4 +212,4 @@ class NashMPTrainer(OnlineTrainer):
         self.anchor_age = int(state.get("anchor_age", 0))
 
 
-__all__ = ["NashMPConfig", "NashMPTrainer"]
+__all__ = ["KL_ESTIMATORS", "kl_surrogate", "nash_mp_loss", "NashMPTrainerConfig", "NashMPTrainer"]
