@@ -1,4 +1,4 @@
-"""gtlearn program search (specs/evolve.md): an AlphaEvolve-style loop in which an LLM (or the
+"""gtlearn program search (docs/evolve.md): an AlphaEvolve-style loop in which an LLM (or the
 offline mutation operator) edits the EVOLVE-BLOCK regions of a seed program, a sandbox runs
 it, and trusted toolkit code scores what it returns.
 

@@ -1,4 +1,4 @@
-"""Campaign configuration: YAML -> validated nested dict with defaults (specs/evolve.md §10).
+"""Campaign configuration: YAML -> validated nested dict with defaults (docs/evolve.md, Configuration).
 
 ``config_sha`` is the SHA-256 of the canonical JSON of the validated config; ``resume``
 refuses a different one unless forced. Bin edges and the held-out split live here, so they
@@ -12,6 +12,7 @@ import hashlib
 import json
 from pathlib import Path
 
+from evolve.tasks import TASKS
 from gtlearn.core.errors import GtlearnError
 
 GOOF = "turn_based_simultaneous_game(game=goofspiel(imp_info=True,num_cards={n},points_order=descending,returns_type=win_loss))"
@@ -54,9 +55,7 @@ def _merge(base: dict, over: dict, path: str = "") -> dict:
     for k, v in (over or {}).items():
         if k not in base:
             raise GtlearnError(f"unknown config key {path + k!r} (known: {', '.join(sorted(base))})")
-        if isinstance(base[k], dict) and isinstance(v, dict) and k not in ("budget",):
-            out[k] = _merge(base[k], v, f"{path}{k}.")
-        elif isinstance(base[k], dict) and isinstance(v, dict):
+        if isinstance(base[k], dict) and isinstance(v, dict):
             out[k] = _merge(base[k], v, f"{path}{k}.")
         else:
             out[k] = v
@@ -70,8 +69,8 @@ def resolve_game(name: str) -> str:
 def validate(cfg: dict) -> dict:
     cfg = _merge(DEFAULTS, cfg)
     run, llm, search, sb, cas, ex = cfg["run"], cfg["llm"], cfg["search"], cfg["sandbox"], cfg["cascade"], cfg["executor"]
-    if run["task"] not in ("cfr", "psro"):
-        raise GtlearnError(f"run.task must be cfr or psro, got {run['task']!r}")
+    if run["task"] not in TASKS:
+        raise GtlearnError(f"run.task must be one of {', '.join(TASKS.names())}, got {run['task']!r}")
     if llm["backend"] not in BACKENDS:
         raise GtlearnError(f"llm.backend must be one of {', '.join(BACKENDS)}, got {llm['backend']!r}")
     if not llm["models"]:
@@ -120,21 +119,3 @@ def load(path) -> dict:
 
 def sha(cfg: dict) -> str:
     return hashlib.sha256(json.dumps(cfg, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
-
-
-def cfr_stages(cfg: dict) -> list[dict]:
-    """The cascade as the evaluator consumes it (game strings, checkpoint lists)."""
-    cas = cfg["cascade"]
-    s1, s2, ho = cas["stage1"], cas["stage2"], cas["heldout"]
-    T1, T2 = int(s1["iterations"]), int(s2["iterations"])
-    cps2 = sorted({c for c in s2["checkpoints"] if c < T2} | {T2})
-    T3 = T2 * int(ho["horizon_mult"])
-    stages = [
-        {"stage": 0},
-        {"stage": 1, "games": [{"game": g, "checkpoints": [T1]} for g in s1["games"]], "epsilon": s1["epsilon"]},
-        {"stage": 2, "games": [{"game": g, "checkpoints": cps2} for g in s2["games"]]},
-    ]
-    if ho["games"]:
-        stages.append({"stage": 3, "games": [{"game": g, "checkpoints": sorted({T2, T3})} for g in ho["games"]],
-                       "seeds": list(ho["seeds"])})
-    return stages

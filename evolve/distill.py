@@ -1,4 +1,5 @@
-"""``gtlearn evolve distill``: greedy ablation of a program to a minimal core (specs/evolve.md §10).
+"""``gtlearn evolve distill``: greedy ablation of a program to a minimal core (docs/evolve.md,
+Outputs, replay and distillation).
 
 Evolved mechanisms overfit the training games (VAD-CFR vs its distilled WOP-CFR in
 arXiv:2602.16928); this verb removes parts and keeps a removal when the *private* (held-out)
@@ -12,14 +13,16 @@ from __future__ import annotations
 
 import ast
 import copy
-import json
 from pathlib import Path
 
-from evolve import config as cfgmod
 from evolve.evaluator import run_job
 from evolve.normalize import ast_size, code_norm_sha, replace_node
 from evolve.patch import PatchError, blocks_of, check_result
+from evolve.report import champion, open_db
 from evolve.screen import ScreenError, screen
+from evolve.tasks import Task, make_task
+from gtlearn.core.errors import GtlearnError
+from gtlearn.core.io import atomic_write_bytes, atomic_write_json
 
 
 def _block_functions(code: str) -> list[str]:
@@ -29,15 +32,17 @@ def _block_functions(code: str) -> list[str]:
             and any(s < n.lineno - 1 and n.end_lineno - 1 < e for s, e in blocks)]
 
 
-def ablations(code: str) -> list[tuple[str, str]]:
-    """(description, ablated program) pairs, each a valid patch of ``code``."""
+def ablations(code: str, required: tuple[str, ...]) -> list[tuple[str, str]]:
+    """(description, ablated program) pairs, each a valid patch of ``code`` that keeps the
+    ``required`` functions."""
     out = []
     names = _block_functions(code)
     mod = ast.parse(code)
     lines = code.split("\n")
-    order = {"update_regrets": 0, "policy_from_regrets": 1, "accumulate_average": 2}
-    fns = sorted([n for n in mod.body if isinstance(n, ast.FunctionDef) and n.name in names], key=lambda n: order.get(n.name, 3))
-    # The rule's own functions first, helpers last: most helper ablations break the contract.
+    order = {name: i for i, name in enumerate(required)}
+    fns = sorted([n for n in mod.body if isinstance(n, ast.FunctionDef) and n.name in names],
+                 key=lambda n: order.get(n.name, len(required)))
+    # The required functions first, helpers last: most helper ablations break the contract.
     for fi, fn in enumerate(fns):
         variants = []
         for i, stmt in enumerate(fn.body):
@@ -63,7 +68,7 @@ def ablations(code: str) -> list[tuple[str, str]]:
         for desc, f2 in variants:
             new = "\n".join(lines[:a] + ast.unparse(f2).split("\n") + lines[b + 1:])
             try:
-                check_result(code, new, ("update_regrets", "policy_from_regrets", "accumulate_average"))
+                check_result(code, new, required)
                 screen(new)
             except (PatchError, ScreenError, SyntaxError):
                 continue
@@ -72,11 +77,11 @@ def ablations(code: str) -> list[tuple[str, str]]:
     return out
 
 
-def score(code: str, cfg: dict, baselines: dict, seed: int) -> dict:
-    stages = cfgmod.cfr_stages(cfg)
+def score(code: str, task: Task, cfg: dict, baselines: dict, seed: int) -> dict:
+    stages = task.stages(cfg)
     sb = cfg["sandbox"]
     limits = {k: sb[k] for k in ("wall_s", "cpu_s", "mem_mb", "nofile", "nproc", "fsize_mb", "profile", "network")}
-    base = {"task": "cfr", "program_id": 0, "attempt": 0, "code": code, "stages": stages, "seed": seed, "limits": limits,
+    base = {"task": task.name, "program_id": 0, "attempt": 0, "code": code, "stages": stages, "seed": seed, "limits": limits,
             "baselines": baselines}
     pub = run_job({**base, "kind": "cascade"})
     if pub["state"] != "evaluated":
@@ -88,44 +93,33 @@ def score(code: str, cfg: dict, baselines: dict, seed: int) -> dict:
             "private": next(s["private"]["fitness"] for s in priv["stages"] if s["stage"] == 3)}
 
 
-def distill_program(run_dir, program_id=None, tol: float = 0.05, out=None, echo=None, max_rounds: int = 20,
-                    max_evals: int | None = None) -> dict:
-    from evolve.report import champion, leader, open_db
-    from gtlearn.core.errors import GtlearnError
-    from gtlearn.core.io import atomic_write_bytes, atomic_write_json
-
-    echo = echo or (lambda s: None)
-    db = open_db(run_dir)
-    cfg = json.loads(db.conn.execute("SELECT config_json FROM runs").fetchone()[0])
-    baselines = db.kv_get("baselines")
+def _program(db, program_id, run_dir):
+    """The program to distill: ``program_id``, or the champion, or the public leader."""
     if program_id is None:
-        p = champion(db) or leader(db)
+        p = champion(db) or db.leader()
         if p is None:
             raise GtlearnError("the campaign has no evaluated program to distill")
-    else:
-        p = db.program(program_id)
-        if p is None or p["code"] is None:
-            raise GtlearnError(f"no program {program_id} with code in {run_dir}")
-    if not any(s["stage"] == 3 for s in cfgmod.cfr_stages(cfg)):
-        raise GtlearnError("distill needs held-out games (cascade.heldout.games) to score ablations")
-    seed = int(cfg["run"]["seed"]) * 100003 + 999_983
-    code = p["code"]
-    cur = score(code, cfg, baselines, seed)
-    if not cur["valid"]:
-        raise GtlearnError(f"program {p['id']} does not evaluate: {cur['reason']}")
-    rows = [("(start)", cur["public"], cur["private"], ast_size(code), "start")]
-    echo(f"start #{p['id']}: public {cur['public']:+.4f}, private {cur['private']:+.4f}, {ast_size(code)} AST nodes")
+        return p
+    p = db.program(program_id)
+    if p is None or p["code"] is None:
+        raise GtlearnError(f"no program {program_id} with code in {run_dir}")
+    return p
+
+
+def _greedy(code: str, cur: dict, scorer, required, tol: float, max_rounds: int, max_evals: int | None, rows: list, echo):
+    """Keep the first ablation whose private fitness drops by at most ``tol``; restart from the
+    ablated program until none is kept. Returns (code, its scores, evaluations used)."""
     evals = 0
     cache: dict = {}
     for _ in range(max_rounds):
         changed = False
-        for desc, cand in ablations(code):
+        for desc, cand in ablations(code, required):
             if max_evals is not None and evals >= max_evals:
                 break
             key = code_norm_sha(cand)
             if key not in cache:  # the greedy restart revisits earlier ablations; score each once
                 evals += 1
-                cache[key] = score(cand, cfg, baselines, seed)
+                cache[key] = scorer(cand)
             s = cache[key]
             keep = s["valid"] and s["private"] >= cur["private"] - tol
             rows.append((desc, s.get("public"), s.get("private"), ast_size(cand), "kept" if keep else ("invalid" if not s["valid"] else "reverted")))
@@ -135,6 +129,28 @@ def distill_program(run_dir, program_id=None, tol: float = 0.05, out=None, echo=
                 break
         if not changed:
             break
+    return code, cur, evals
+
+
+def distill_program(run_dir, program_id=None, tol: float = 0.05, out=None, echo=None, max_rounds: int = 20,
+                    max_evals: int | None = None) -> dict:
+    echo = echo or (lambda s: None)
+    db = open_db(run_dir)
+    cfg = db.run_config()
+    baselines = db.kv_get("baselines")
+    p = _program(db, program_id, run_dir)
+    task = make_task(cfg)
+    if not any(s["stage"] == 3 for s in task.stages(cfg)):
+        raise GtlearnError("distill needs held-out games (cascade.heldout.games) to score ablations")
+    seed = int(cfg["run"]["seed"]) * 100003 + 999_983
+    code = p["code"]
+    cur = score(code, task, cfg, baselines, seed)
+    if not cur["valid"]:
+        raise GtlearnError(f"program {p['id']} does not evaluate: {cur['reason']}")
+    rows = [("(start)", cur["public"], cur["private"], ast_size(code), "start")]
+    echo(f"start #{p['id']}: public {cur['public']:+.4f}, private {cur['private']:+.4f}, {ast_size(code)} AST nodes")
+    code, cur, evals = _greedy(code, cur, lambda c: score(c, task, cfg, baselines, seed), task.functions, tol, max_rounds,
+                               max_evals, rows, echo)
     out = Path(out or run_dir)
     path = out / f"distilled_{p['id']}.py"
     atomic_write_bytes(path, code.encode())

@@ -1,4 +1,4 @@
-"""Token/cost ledger and budgets (specs/evolve.md §9).
+"""Token/cost ledger, wall clock and budgets (docs/evolve.md, LLM backends, ledger and budgets).
 
 Every LLM call is an ``llm_calls`` row. Before a call, its worst-case cost (prompt + max_tokens
 at list price) is *reserved*, so concurrent calls cannot overshoot ``max_usd``; the reservation
@@ -15,13 +15,23 @@ from evolve.llm.base import approx_tokens
 from gtlearn.core.errors import GtlearnError
 
 
+class WallClock:
+    """The campaign's wall time, summed across resumes in the ``wall_s`` key (``max_wall_hours``)."""
+
+    def __init__(self, db):
+        self.db = db
+        self._last = time.monotonic()
+
+    def tick(self) -> None:
+        """Add the time since the last tick (inside a transaction)."""
+        now = time.monotonic()
+        self.db.kv_set("wall_s", float(self.db.kv_get("wall_s", 0.0)) + now - self._last)
+        self._last = now
+
+
 def spent(db) -> dict:
-    r = db.conn.execute(
-        "SELECT COUNT(*), COALESCE(SUM(CASE WHEN status='ok' THEN cost_usd ELSE reserved_usd END),0), "
-        "COALESCE(SUM(tokens_in),0)+COALESCE(SUM(tokens_out),0) FROM llm_calls WHERE run_id=?", (db.run_id,)).fetchone()
-    cpu = db.conn.execute("SELECT COALESCE(SUM(e.cpu_s),0) FROM evaluations e JOIN programs p ON p.id=e.program_id WHERE p.run_id=?",
-                          (db.run_id,)).fetchone()[0]
-    return {"llm_calls": r[0], "usd": float(r[1]), "tokens": int(r[2]), "eval_cpu_hours": float(cpu) / 3600.0,
+    calls, usd, tokens = db.llm_spend()
+    return {"llm_calls": calls, "usd": usd, "tokens": tokens, "eval_cpu_hours": db.eval_cpu_seconds() / 3600.0,
             "wall_hours": float(db.kv_get("wall_s", 0.0)) / 3600.0}
 
 
@@ -49,6 +59,6 @@ def reserve(db, model: dict, messages: list[dict], cfg: dict, prices: dict) -> f
 
 def settle(db, call_id: int, completion, model: str, prices: dict) -> None:
     cost = completion.cost_usd if completion.cost_usd is not None else pricing.cost(model, completion.tokens_in, completion.tokens_out, prices)
-    db.conn.execute("UPDATE llm_calls SET status='ok', response=?, tokens_in=?, tokens_out=?, cost_usd=?, priced=?, latency_s=? WHERE id=?",
-                    (completion.text, completion.tokens_in, completion.tokens_out, cost, int(cost is not None), completion.latency_s, call_id))
+    db.settle_llm_call(call_id, response=completion.text, tokens_in=completion.tokens_in, tokens_out=completion.tokens_out,
+                       cost_usd=cost, latency_s=completion.latency_s)
     db.event("llm_ok", None, call=call_id, tokens_in=completion.tokens_in, tokens_out=completion.tokens_out, cost=cost, t=time.time())

@@ -1,4 +1,4 @@
-"""AST normalization for deduplication (specs/evolve.md §3 "Dedup").
+"""AST normalization for deduplication (docs/evolve.md, Deduplication).
 
 Two programs that differ only in comments, docstrings, formatting or the names of local
 variables normalize to the same text, and therefore to the same ``code_norm_sha``.
@@ -65,7 +65,7 @@ def code_norm_sha(code: str) -> str:
 
 
 def ast_size(code: str) -> int:
-    """Number of AST nodes (the complexity feature and penalty of §2.4)."""
+    """Number of AST nodes (the complexity feature and penalty, docs/evolve.md, Fitness)."""
     return sum(1 for _ in ast.walk(ast.parse(code)))
 
 

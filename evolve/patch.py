@@ -1,4 +1,4 @@
-"""Patch parsing and application, restricted to EVOLVE-BLOCK regions (specs/evolve.md §3).
+"""Patch parsing and application, restricted to EVOLVE-BLOCK regions (docs/evolve.md, Patches).
 
 Two formats are accepted in one LLM response (the exact diff syntax AlphaEvolve uses is not
 published; this is the Aider/OpenEvolve conflict-marker syntax, chosen and documented):
@@ -205,7 +205,7 @@ def _signature(node: ast.FunctionDef) -> str:
 
 
 def check_result(parent: str, child: str, required: tuple[str, ...]) -> None:
-    """The §3 post-conditions; raises PatchError with the first violation."""
+    """The post-conditions of docs/evolve.md, Patches; raises PatchError with the first violation."""
     try:
         cmod = ast.parse(child)
     except SyntaxError as exc:

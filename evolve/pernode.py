@@ -3,7 +3,7 @@
 The paper (arXiv:2602.16928) evaluates candidates by calling three component classes -- a
 regret accumulator, a policy-from-regret function and a policy accumulator -- from an
 OpenSpiel-style recursive CFR traversal over ``pyspiel`` states, once per visited history
-(specs/cfr.md §5.3). This module is that harness, driving the *same* candidate functions with
+(docs/cfr.md, The per-history driver). This module is that harness, driving the *same* candidate functions with
 (1, A) arrays, so that the cost of an evaluation there can be compared with gtlearn's
 vectorized, sandboxed evaluation of the same program.
 
@@ -113,7 +113,7 @@ class PerNodeCFR:
             pending[id(node)] = (node, None)
         return v
 
-    def iterate(self):
+    def step(self):
         self.t += 1
         for p in range(self.N):
             pending: dict = {}

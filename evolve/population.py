@@ -1,4 +1,4 @@
-"""MAP-Elites x islands (specs/evolve.md §3): cells, parent selection, inspirations,
+"""MAP-Elites x islands (docs/evolve.md, Islands and MAP-Elites): cells, parent selection, inspirations,
 migration and the reset of stagnant islands. All functions run inside the controller's
 transaction and draw randomness only from the item's own generator.
 
@@ -10,7 +10,6 @@ across resume.
 
 from __future__ import annotations
 
-import json
 import math
 
 import numpy as np
@@ -27,36 +26,24 @@ def cell_key(ast_nodes: int, per_game: list[float], feats: dict) -> str:
 
 
 def members(db: DB, island: int) -> list:
-    return db.conn.execute(
-        "SELECT p.id, p.public_fitness, p.code, p.code_norm_sha, m.migrant FROM members m JOIN programs p ON p.id=m.program_id "
-        "WHERE m.run_id=? AND m.island=? ORDER BY p.id", (db.run_id, island)).fetchall()
+    return db.island_members(island)
 
 
 def add_member(db: DB, island: int, pid: int, fitness: float, key: str, migrant: int = 0) -> bool:
     """Add ``pid`` to the island and offer it to its cell (replaces the occupant only if strictly
     fitter). Skips a program whose normalized code is already on the island."""
-    sha = db.conn.execute("SELECT code_norm_sha FROM programs WHERE id=?", (pid,)).fetchone()[0]
-    dup = db.conn.execute("SELECT 1 FROM members m JOIN programs p ON p.id=m.program_id WHERE m.run_id=? AND m.island=? AND p.code_norm_sha=?",
-                          (db.run_id, island, sha)).fetchone()
-    if dup:
+    if db.island_has_code(island, db.program(pid)["code_norm_sha"]):
         return False
-    db.conn.execute("INSERT INTO members(run_id, island, program_id, migrant) VALUES (?,?,?,?)", (db.run_id, island, pid, migrant))
-    row = db.conn.execute("SELECT c.program_id, p.public_fitness FROM cells c JOIN programs p ON p.id=c.program_id "
-                          "WHERE c.run_id=? AND c.island=? AND c.cell_key=?", (db.run_id, island, key)).fetchone()
+    db.insert_member(island, pid, migrant)
+    row = db.cell_occupant(island, key)
     if row is None or fitness > row[1]:
-        db.conn.execute("INSERT INTO cells(run_id, island, cell_key, program_id) VALUES (?,?,?,?) "
-                        "ON CONFLICT(run_id, island, cell_key) DO UPDATE SET program_id=excluded.program_id",
-                        (db.run_id, island, key, pid))
+        db.set_cell(island, key, pid)
         db.event("cell", pid, island=island, cell=key, replaced=row[0] if row else None)
     return True
 
 
 def elites(db: DB, island: int) -> list[int]:
-    return [r[0] for r in db.conn.execute("SELECT program_id FROM cells WHERE run_id=? AND island=? ORDER BY cell_key", (db.run_id, island))]
-
-
-def children_count(db: DB, pid: int) -> int:
-    return db.conn.execute("SELECT COUNT(*) FROM programs WHERE parent_id=?", (pid,)).fetchone()[0]
+    return db.cell_programs(island)
 
 
 def select_parent(db: DB, island: int, rng: np.random.Generator, cfg: dict) -> int | None:
@@ -76,7 +63,7 @@ def select_parent(db: DB, island: int, rng: np.random.Generator, cfg: dict) -> i
     mad = np.median(np.abs(f - med)) or 1.0
     lam = float(pc["lambda"])
     w = 1.0 / (1.0 + np.exp(-lam * (f - med) / mad))
-    w *= np.array([1.0 / (1.0 + children_count(db, m[0])) for m in ms])
+    w *= np.array([1.0 / (1.0 + db.children_count(m[0])) for m in ms])
     w = w / w.sum()
     return int(ms[rng.choice(len(ms), p=w)][0])
 
@@ -132,10 +119,10 @@ def _migrate(db: DB, island: int, cfg: dict) -> None:
     top = sorted(ms, key=lambda m: (-m[1], m[0]))[:n]
     for dst in sorted({(island - 1) % k, (island + 1) % k} - {island}):
         for m in top:
-            key = db.conn.execute("SELECT value_json FROM kv WHERE run_id=? AND key=?", (db.run_id, f"cell:{m[0]}")).fetchone()
+            key = db.kv_get(f"cell:{m[0]}")
             if key is None:
                 continue
-            if add_member(db, dst, m[0], m[1], json.loads(key[0]), migrant=1):
+            if add_member(db, dst, m[0], m[1], key, migrant=1):
                 db.event("migrate", m[0], src=island, dst=dst)
 
 
@@ -150,8 +137,7 @@ def _reset(db: DB, st: dict, rng: np.random.Generator, cfg: dict) -> None:
         if not ms:
             continue
         champ = max(ms, key=lambda m: (m[1], -m[0]))
-        db.conn.execute("DELETE FROM members WHERE run_id=? AND island=?", (db.run_id, i))
-        db.conn.execute("DELETE FROM cells WHERE run_id=? AND island=?", (db.run_id, i))
+        db.clear_island(i)
         key = db.kv_get(f"cell:{champ[0]}")
         add_member(db, i, champ[0], champ[1], key, migrant=1)
         st["best"][i], st["since"][i] = champ[1], 0

@@ -1,6 +1,7 @@
-"""Prompt rendering (specs/evolve.md §3). The renderer receives a *public* view only: public
-metrics of the parent, the inspirations and the baselines. Private (held-out) metrics are
-never passed in, so they cannot leak into a prompt by construction."""
+"""Prompt rendering (docs/evolve.md, The search loop). The renderer receives a *public* view
+only: public metrics of the parent, the inspirations and the baselines, and the task's system
+message. Private (held-out) metrics are never passed in, so they cannot leak into a prompt by
+construction."""
 
 from __future__ import annotations
 
@@ -10,26 +11,6 @@ from evolve.patch import block_texts
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 KEYLIKE = re.compile(r"(sk-[A-Za-z0-9_\-]{8,}|(?i:api[_-]?key|token|secret|password)\s*[=:]\s*\S+|[A-Za-z0-9+/_\-]{32,})")
-
-SYSTEM = """You improve a tabular CFR rule for imperfect-information games.
-Contract (one module, only the code between # EVOLVE-BLOCK-START and # EVOLVE-BLOCK-END may change):
-  update_regrets(cum_regret, inst_regret, legal, t, state) -> (I, A) array   # R^t from R^{t-1} and r^t
-  policy_from_regrets(cum_regret, legal, t, state) -> (I, A) array           # sigma^{t+1}: rows are distributions over legal actions
-  accumulate_average(avg_acc, policy, reach, legal, t, state) -> (I, A) array # S^t; the average policy is S normalized per row
-Arrays hold all infosets of the acting player; legal is a boolean mask; reach is (I,); t is 1-based; state is a per-player
-dict of numpy arrays/scalars that persists across iterations. Rules: imports only math, numpy, itertools, functools; no I/O;
-deterministic; vectorized (no Python loop over infosets); permutation-equivariant in rows and in actions within a row.
-Fitness: mean over training games of -log10(exploitability after {T} iterations / CFR+'s); higher is better, 0 = CFR+."""
-
-SYSTEM_PSRO = """You improve the meta-strategy solvers of PSRO (policy-space response oracles).
-Contract (one module, only the code between # EVOLVE-BLOCK-START and # EVOLVE-BLOCK-END may change):
-  train_meta_solver(payoffs, t, state) -> list of weight vectors   # the mixture the next best responses target
-  eval_meta_solver(payoffs, state) -> list of weight vectors       # the mixture whose exploitability is reported
-payoffs[p] has one axis per player's population (newest strategy last); t is the 1-based PSRO iteration; state is a
-dict persisted across calls. Return one non-negative vector per player (normalized by the engine). Imports only math,
-numpy, itertools, functools; no I/O; deterministic.
-Fitness: mean over training games of a mix of -log10(final exploitability / regret matching's) and the same on the
-area under the log-exploitability curve; higher is better, 0 = the baseline."""
 
 FORMAT_DIFF = """Answer with one or more SEARCH/REPLACE blocks:
 <<<<<<< SEARCH
@@ -58,8 +39,9 @@ def _metrics_line(pub: dict | None) -> str:
 
 
 def render(parent_code: str, parent_public: dict | None, inspirations: list[tuple[str, dict | None]],
-           feedback: list[str], rng, cfg: dict, horizon: int) -> list[dict]:
-    """Messages for one proposal; ``inspirations`` are (code, public metrics) pairs."""
+           feedback: list[str], rng, cfg: dict, system: str) -> list[dict]:
+    """Messages for one proposal; ``inspirations`` are (code, public metrics) pairs, ``system``
+    the task's system message."""
     variant = int(rng.integers(2))
     fmt = FORMAT_DIFF if rng.random() < cfg["search"]["patch_mix"]["diff"] else FORMAT_FN
     parts = ["Current program:", "```python", parent_code, "```", "Its public metrics:", _metrics_line(parent_public)]
@@ -72,5 +54,4 @@ def render(parent_code: str, parent_public: dict | None, inspirations: list[tupl
     ask = ("Propose one focused change that lowers exploitability." if variant == 0
            else "Think about regret discounting, optimism and averaging weights; propose one improvement.")
     parts += [ask, fmt]
-    system = SYSTEM_PSRO if cfg["run"]["task"] == "psro" else SYSTEM.replace("{T}", str(horizon))
     return [{"role": "system", "content": system}, {"role": "user", "content": "\n".join(parts)}]

@@ -1,77 +1,60 @@
-"""Read-only views of a campaign database: status, best (champion), lineage, and the files a
-finished campaign leaves in its run directory (best program, score table, lineage plot)."""
+"""Read-only views of a campaign database: status, best (champion), lineage and the score table
+(docs/evolve.md, Outputs, replay and distillation). Rendering them to files and plots is the
+interface's job (:mod:`gtlearn.reports`)."""
 
 from __future__ import annotations
 
 import difflib
-import json
 from pathlib import Path
 
-from evolve.db import DB, EVALUATED
+from evolve.db import DB, EVALUATED_STATES, FINISHED_STATES
 from evolve.ledger import spent
+from gtlearn.core.errors import GtlearnError
 
 
 def open_db(run_dir) -> DB:
-    from gtlearn.core.errors import GtlearnError
-
     p = Path(run_dir) / "campaign.db"
     if not p.exists():
         raise GtlearnError(f"{run_dir} holds no campaign.db")
     db = DB(p)
-    db.run_id = db.conn.execute("SELECT run_id FROM runs").fetchone()[0]
+    db.run_id = db.run_row()["run_id"]
     return db
 
 
 def status(db: DB) -> dict:
-    cfg = json.loads(db.conn.execute("SELECT config_json FROM runs").fetchone()[0])
+    run = db.run_row()
     st = db.kv_get("islands", {}) or {}
+    counts = db.counts()
     return {
-        "run_id": db.run_id, "status": db.conn.execute("SELECT status FROM runs").fetchone()[0], "counts": db.counts(),
-        "evaluated": sum(v for k, v in db.counts().items() if k in EVALUATED), "budget_use": spent(db),
+        "run_id": db.run_id, "status": run["status"], "counts": counts,
+        "evaluated": sum(v for k, v in counts.items() if k in EVALUATED_STATES),
+        "finished": sum(v for k, v in counts.items() if k in FINISHED_STATES), "budget_use": spent(db),
         "islands": {"best": st.get("best"), "since_improvement": st.get("since"), "resets": st.get("resets", 0)},
-        "sandbox_profile": db.kv_get("sandbox_profile"), "stagnation": cfg["search"]["stagnation"],
+        "sandbox_profile": db.kv_get("sandbox_profile"), "stagnation": db.run_config()["search"]["stagnation"],
         "heldout_queue": db.kv_get("heldout_queue", []),
     }
 
 
-def evaluation(db: DB, pid: int, stage: int) -> dict | None:
-    r = db.conn.execute("SELECT public_json, private_json FROM evaluations WHERE program_id=? AND stage=? AND valid=1", (pid, stage)).fetchone()
-    if r is None:
-        return None
-    return json.loads(r[1] if stage == 3 else r[0])
-
-
-def leader(db: DB):
-    return db.conn.execute("SELECT * FROM programs WHERE run_id=? AND state='evaluated' AND public_fitness IS NOT NULL "
-                           "ORDER BY public_fitness DESC, id LIMIT 1", (db.run_id,)).fetchone()
-
-
 def champion(db: DB):
-    r = db.conn.execute("SELECT program_id FROM champions WHERE run_id=? ORDER BY rowid DESC LIMIT 1", (db.run_id,)).fetchone()
-    return None if r is None else db.program(r[0])
-
-
-def seed_program(db: DB):
-    return db.conn.execute("SELECT * FROM programs WHERE run_id=? AND item_seq=0", (db.run_id,)).fetchone()
+    r = db.latest_champion()
+    return None if r is None else db.program(r["program_id"])
 
 
 def best(db: DB) -> dict:
     ch = champion(db)
-    lead = leader(db)
+    lead = db.leader()
     p = ch if ch is not None else lead
     if p is None:
         return {"champion": None, "leader": None}
-    seed = seed_program(db)
+    seed = db.seed_program()
     diff = "".join(difflib.unified_diff(seed["code"].splitlines(True), p["code"].splitlines(True), "seed.py", f"program_{p['id']}.py"))
     return {"program_id": p["id"], "is_champion": ch is not None, "leader_id": lead["id"] if lead else None,
-            "public": evaluation(db, p["id"], 2), "private": evaluation(db, p["id"], 3), "code": p["code"], "diff_from_seed": diff}
+            "public": db.evaluation(p["id"], 2), "private": db.evaluation(p["id"], 3), "code": p["code"], "diff_from_seed": diff}
 
 
 def lineage(db: DB, pid: int) -> list[dict]:
     out = []
     cur = db.program(pid)
-    from gtlearn.core.errors import GtlearnError
-
     if cur is None:
         raise GtlearnError(f"no program {pid}")
     while cur is not None:
@@ -87,54 +70,19 @@ def lineage(db: DB, pid: int) -> list[dict]:
     return out[::-1]
 
 
-def write_outputs(db: DB, run_dir) -> dict:
-    """best.py (loadable by ``gtlearn solve --rule best.py:Rule``), scores.md, lineage.png, summary.json."""
-    from gtlearn.core.io import atomic_write_bytes, atomic_write_json
-
-    run_dir = Path(run_dir)
-    b = best(db)
-    summary = {"status": status(db), "best": {k: v for k, v in b.items() if k not in ("code", "diff_from_seed")}}
-    if b.get("program_id") is not None:
-        atomic_write_bytes(run_dir / "best.py", b["code"].encode())
-        atomic_write_bytes(run_dir / "best.diff", b["diff_from_seed"].encode())
-    rows = db.conn.execute("SELECT id, parent_id, island, generation, public_fitness, ast_nodes FROM programs WHERE run_id=? AND "
-                           "state='evaluated' ORDER BY public_fitness DESC LIMIT 15", (db.run_id,)).fetchall()
-    lines = ["| id | parent | island | gen | public fitness | AST nodes | held-out fitness |", "|---|---|---|---|---|---|---|"]
-    for r in rows:
-        pv = evaluation(db, r["id"], 3)
-        lines.append(f"| {r['id']} | {r['parent_id']} | {r['island']} | {r['generation']} | {r['public_fitness']:+.4f} | {r['ast_nodes']} | "
-                     f"{'' if pv is None else format(pv['fitness'], '+.4f')} |")
-    atomic_write_bytes(run_dir / "scores.md", ("\n".join(lines) + "\n").encode())
-    atomic_write_json(run_dir / "summary.json", summary)
-    try:
-        plot_lineage(db, run_dir / "lineage.png", b.get("program_id"))
-    except Exception:  # noqa: BLE001 - a plot is a convenience, never a failure of the campaign
-        pass
-    return summary
+def score_table(db: DB, limit: int = 15) -> list[dict]:
+    """The evaluated programs of highest public fitness, with their held-out fitness if any."""
+    out = []
+    for r in db.score_rows(limit):
+        pv = db.evaluation(r["id"], 3)
+        out.append({"id": r["id"], "parent_id": r["parent_id"], "island": r["island"], "generation": r["generation"],
+                    "public_fitness": r["public_fitness"], "ast_nodes": r["ast_nodes"],
+                    "heldout_fitness": None if pv is None else pv["fitness"]})
+    return out
 
 
-def plot_lineage(db: DB, path, highlight: int | None) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    rows = db.conn.execute("SELECT id, parent_id, public_fitness FROM programs WHERE run_id=? AND public_fitness IS NOT NULL "
-                           "AND state='evaluated' ORDER BY id", (db.run_id,)).fetchall()
+def fitness_tree(db: DB) -> tuple[dict[int, float], list[tuple[int, int]]]:
+    """Public fitness of every evaluated program by id, and the (parent, child) edges among them."""
+    rows = db.fitness_points()
     fit = {r[0]: r[2] for r in rows}
-    fig, ax = plt.subplots(figsize=(8, 4.5))
-    for r in rows:
-        if r[1] in fit:
-            ax.plot([r[1], r[0]], [fit[r[1]], r[2]], color="0.8", lw=0.6, zorder=1)
-    ax.scatter(list(fit), list(fit.values()), s=8, zorder=2)
-    if highlight is not None and highlight in fit:
-        chain = [x["id"] for x in lineage(db, highlight) if x["id"] in fit]
-        ax.plot(chain, [fit[c] for c in chain], color="C3", lw=1.5, marker="o", ms=3, zorder=3, label=f"lineage of #{highlight}")
-        ax.legend()
-    ax.axhline(0.0, color="k", lw=0.6, ls="--")
-    ax.set_xlabel("program id")
-    ax.set_ylabel("public fitness (0 = CFR+)")
-    ax.set_title(f"evolve lineage: {db.run_id}")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    return fit, [(r[1], r[0]) for r in rows if r[1] in fit]

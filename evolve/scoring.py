@@ -2,7 +2,7 @@
 
 Arrays cross the sandbox boundary as ``{"dtype": "<f8", "shape": [...], "b64": ...}`` and
 are decoded with ``np.frombuffer`` at an exact length; nothing is ever unpickled. Invalid
-data is rejected with a reason, never repaired (specs/evolve.md §2.3).
+data is rejected with a reason, never repaired (docs/evolve.md, Trusted scoring).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Static pre-screen of candidate programs (specs/evolve.md §7, stage 0).
+"""Static pre-screen of candidate programs (docs/evolve.md, Sandbox; stage 0).
 
 A cheap, conservative filter run in the parent before any code executes. It is not the
 security boundary (the sandbox is); it rejects the obvious attacks early and with a clear

@@ -19,27 +19,27 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from evolve.report import best, open_db, status, write_outputs  # noqa: E402
+from evolve.report import best, open_db, status  # noqa: E402
 from games.tree import compile_game  # noqa: E402
+from gtlearn.core.driver import drive  # noqa: E402
+from gtlearn.reports import write_campaign_outputs  # noqa: E402
 from solvers.cfr import CFRSolver  # noqa: E402
 from solvers.cfr.loading import make_rule  # noqa: E402
 
 
 def expl(game: str, rule, T: int) -> float:
-    s = CFRSolver(compile_game(game), rule=rule)
-    s.run(T)
-    return float(s.exploitability())
+    return float(drive(CFRSolver(compile_game(game), rule=rule), T, eval_every=T).final_gap)
 
 
 def main(run_dir: str, wall: float | None) -> None:
     run_dir = Path(run_dir)
     db = open_db(run_dir)
-    write_outputs(db, run_dir)
+    write_campaign_outputs(db, run_dir)
     st, b = status(db), best(db)
-    cfg = json.loads(db.conn.execute("SELECT config_json FROM runs").fetchone()[0])
-    cpu = db.conn.execute("SELECT SUM(cpu_s) FROM evaluations").fetchone()[0]
-    created = db.conn.execute("SELECT created_at FROM runs").fetchone()[0]
-    last = db.conn.execute("SELECT MAX(ts) FROM events").fetchone()[0]
+    cfg = db.run_config()
+    cpu = db.eval_cpu_seconds()
+    created = db.run_row()["created_at"]
+    last = db.last_event_time()
     n_eval = st["evaluated"]
     rule = make_rule(f"{run_dir / 'best.py'}:Rule")
     extra = {}

@@ -28,6 +28,7 @@ sys.path.insert(0, str(ROOT))
 from evolve import config as cfgmod  # noqa: E402
 from evolve.evaluator import run_job  # noqa: E402
 from evolve.pernode import PerNodeCFR  # noqa: E402
+from evolve.tasks import make_task  # noqa: E402
 from evolve.tasks.cfr import FUNCS, SEED  # noqa: E402
 from games.openspiel import load_game  # noqa: E402
 
@@ -40,17 +41,43 @@ def cpu_now() -> float:
     return s.ru_utime + s.ru_stime + c.ru_utime + c.ru_stime
 
 
+def per_node_timings(code: str, games: list[str], T: int, checkpoints: int) -> dict:
+    """Per game: the per-node harness timed over a few steady-state iterations, extrapolated to T."""
+    ns: dict = {}
+    exec(compile(code, "candidate.py", "exec"), ns)  # noqa: S102 - our own program, for the baseline harness
+    fns = [ns[f] for f in FUNCS]
+    per_game = {}
+    for g in games:
+        game = load_game(g)
+        pn = PerNodeCFR(game, fns, "history")
+        k = ITERS.get(g, DEFAULT_ITERS)
+        pn.step()  # first iteration creates the node table; time steady-state iterations
+        c0, w0 = cpu_now(), time.perf_counter()
+        for _ in range(k):
+            pn.step()
+        it_cpu, it_wall = (cpu_now() - c0) / k, (time.perf_counter() - w0) / k
+        c0, w0 = cpu_now(), time.perf_counter()
+        pn.exploitability()
+        ex_cpu, ex_wall = cpu_now() - c0, time.perf_counter() - w0
+        per_game[g] = {"iterations_timed": k, "cpu_s_per_iteration": it_cpu, "wall_s_per_iteration": it_wall,
+                       "nash_conv_cpu_s": ex_cpu, "nash_conv_wall_s": ex_wall,
+                       "eval_cpu_s": it_cpu * T + ex_cpu * checkpoints, "eval_wall_s": it_wall * T + ex_wall * checkpoints}
+        print(g, per_game[g], flush=True)
+    return per_game
+
+
 def main(path: str | None) -> None:
     code = Path(path).read_text() if path else SEED
     cfg = cfgmod.load(ROOT / "experiments/campaigns/cfr_rules.yaml")
-    stages = [s for s in cfgmod.cfr_stages(cfg) if s["stage"] < 3]
+    task = make_task(cfg)
+    stages = [s for s in task.stages(cfg) if s["stage"] < 3]
     games = [g["game"] for g in stages[2]["games"]]
     T = int(cfg["cascade"]["stage2"]["iterations"])
     checkpoints = len(stages[2]["games"][0]["checkpoints"])
-    base = run_job({"kind": "baselines", "task": "cfr", "stages": stages})
+    base = run_job({"kind": "baselines", "task": task.name, "stages": stages})
     sb = cfg["sandbox"]
     limits = {k: sb[k] for k in ("wall_s", "cpu_s", "mem_mb", "nofile", "nproc", "fsize_mb", "profile", "network")}
-    job = {"kind": "cascade", "task": "cfr", "program_id": 0, "attempt": 0, "code": code, "stages": stages, "seed": 1,
+    job = {"kind": "cascade", "task": task.name, "program_id": 0, "attempt": 0, "code": code, "stages": stages, "seed": 1,
            "limits": limits, "baselines": base}
     ours = []
     for _ in range(3):
@@ -61,26 +88,7 @@ def main(path: str | None) -> None:
     ours_cpu, ours_wall = float(np.median([o[0] for o in ours])), float(np.median([o[1] for o in ours]))
     fitness = next(s["public"]["fitness"] for s in res["stages"] if s["stage"] == 2)
 
-    ns: dict = {}
-    exec(compile(code, "candidate.py", "exec"), ns)  # noqa: S102 - our own program, for the baseline harness
-    fns = [ns[f] for f in FUNCS]
-    per_game = {}
-    for g in games:
-        game = load_game(g)
-        pn = PerNodeCFR(game, fns, "history")
-        k = ITERS.get(g, DEFAULT_ITERS)
-        pn.iterate()  # first iteration creates the node table; time steady-state iterations
-        c0, w0 = cpu_now(), time.perf_counter()
-        for _ in range(k):
-            pn.iterate()
-        it_cpu, it_wall = (cpu_now() - c0) / k, (time.perf_counter() - w0) / k
-        c0, w0 = cpu_now(), time.perf_counter()
-        pn.exploitability()
-        ex_cpu, ex_wall = cpu_now() - c0, time.perf_counter() - w0
-        per_game[g] = {"iterations_timed": k, "cpu_s_per_iteration": it_cpu, "wall_s_per_iteration": it_wall,
-                       "nash_conv_cpu_s": ex_cpu, "nash_conv_wall_s": ex_wall,
-                       "eval_cpu_s": it_cpu * T + ex_cpu * checkpoints, "eval_wall_s": it_wall * T + ex_wall * checkpoints}
-        print(g, per_game[g], flush=True)
+    per_game = per_node_timings(code, games, T, checkpoints)
     pn_cpu = sum(v["eval_cpu_s"] for v in per_game.values())
     pn_wall = sum(v["eval_wall_s"] for v in per_game.values())
     out = {

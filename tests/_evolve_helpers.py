@@ -1,6 +1,7 @@
 """Shared fixtures for the evolve tests: a tiny cascade (Kuhn only) and program builders."""
 
 from evolve import config as cfgmod
+from evolve.tasks import make_task
 from evolve.tasks.cfr import SEED
 
 UPD = """def update_regrets(cum_regret, inst_regret, legal, t, state):
@@ -36,5 +37,5 @@ def tiny_cfg(**over) -> dict:
 def job(code: str, cfg: dict, baselines: dict, kind: str = "cascade", seed: int = 5) -> dict:
     sb = cfg["sandbox"]
     limits = {k: sb[k] for k in ("wall_s", "cpu_s", "mem_mb", "nofile", "nproc", "fsize_mb", "profile", "network")}
-    return {"kind": kind, "task": "cfr", "program_id": 1, "attempt": 0, "code": code, "stages": cfgmod.cfr_stages(cfg),
+    return {"kind": kind, "task": "cfr", "program_id": 1, "attempt": 0, "code": code, "stages": make_task(cfg).stages(cfg),
             "seed": seed, "limits": limits, "baselines": baselines, "gate_ref": 0.0}

@@ -13,12 +13,12 @@ from evolve.tasks.cfr import FUNCS, SEED
 
 def _kuhn_campaign(d, n):
     from evolve.controller import run_campaign
-    from evolve.report import write_outputs
+    from gtlearn.reports import write_campaign_outputs
 
     cfg = tiny_cfg(run={"max_programs": n, "max_evaluated": n, "sequential": False},
                    executor={"slots": 2, "backlog": 2, "processes": True}, llm={"proposers": 2})
     c = run_campaign(cfg, d)
-    write_outputs(c.db, d)
+    write_campaign_outputs(c.db, d)
     return d, c
 
 
@@ -29,8 +29,8 @@ def kuhn_run(tmp_path_factory):
 
 @pytest.mark.slow
 def test_spec_ci_gate_50_programs_on_kuhn(tmp_path):
-    """specs/evolve.md §11: an end-to-end mutation-backend run on Kuhn (50 programs) reaching
-    public fitness >= 0."""
+    """The CI gate of docs/evolve.md: an end-to-end mutation-backend run on Kuhn (50 programs)
+    reaching public fitness >= 0."""
     d, c = _kuhn_campaign(tmp_path / "run", 50)
     assert sum(c.db.counts().values()) == 51
     assert c.db.conn.execute("SELECT MAX(public_fitness) FROM programs").fetchone()[0] >= 0.0
@@ -57,13 +57,14 @@ def test_mutation_campaign_on_kuhn_reaches_nonnegative_fitness(kuhn_run):
 
 def test_best_program_loads_in_the_engine(kuhn_run):
     from games.tree import compile_game
+    from gtlearn.core.driver import drive
     from solvers.cfr import CFRSolver
     from solvers.cfr.loading import make_rule
 
     d, _ = kuhn_run
     rule = make_rule(f"{d / 'best.py'}:Rule")
     s = CFRSolver(compile_game("kuhn_poker"), rule=rule)
-    s.run(20)
+    drive(s, 20)
     assert 0 <= s.exploitability() < 0.1
 
 
@@ -142,12 +143,12 @@ def test_psro_task_campaign(tmp_path):
 def test_psro_invalid_meta_distribution_rejected(tmp_path):
     from evolve import config
     from evolve.evaluator import run_job
-    from evolve.tasks import psro
+    from evolve.tasks import make_task, psro
 
     cfg = config.validate({"run": {"task": "psro"}, "cascade": {"stage1": {"games": ["kuhn_poker"], "iterations": 2},
                                                                "stage2": {"games": ["kuhn_poker"], "iterations": 2},
                                                                "heldout": {"games": []}, "baseline_iterations": 100}})
-    stages = psro.stages(cfg)
+    stages = make_task(cfg).stages(cfg)
     base = run_job({"kind": "baselines", "task": "psro", "stages": stages})
     bad = psro.SEED.replace("def eval_meta_solver(payoffs, state):\n    return [np.ones(n) / n for n in payoffs[0].shape]",
                             "def eval_meta_solver(payoffs, state):\n    return [-np.ones(n) for n in payoffs[0].shape]")
@@ -174,8 +175,8 @@ def test_pernode_harness_matches_vectorized_engine():
 
         s = CFRSolver(compile_game(g), rule=FunctionRule(*rule_fns))
         for _ in range(10):
-            pn.iterate()
-            s.iterate()
+            pn.step()
+            s.step()
         # OpenSpiel's own nash_conv on the per-node policy vs gtlearn's exact exploitability
         assert pn.exploitability() == pytest.approx(s.exploitability(), abs=1e-10)
 

@@ -13,7 +13,7 @@ from _evolve_helpers import tiny_cfg
 from evolve.llm.mutation import MutationBackend
 from evolve.patch import apply_patch
 from evolve.screen import screen
-from evolve.tasks.cfr import FUNCS, SEED
+from evolve.tasks.cfr import FUNCS, SEED, CFRTask
 
 REPLIES = [
     "Let me weight recent iterations more.\n<<<<<<< SEARCH\n    return avg_acc + t * reach[:, None] * policy\n=======\n"
@@ -155,7 +155,8 @@ def test_prompt_never_sees_private_metrics_and_scrubs_keys():
 
     cfg = tiny_cfg()
     pub = {"fitness": 0.5, "games": {"kuhn_poker": {"expl": 1e-3, "baseline": 2e-3, "fitness": 0.3}}}
-    msgs = render(SEED, pub, [(SEED, pub)], ["error: token=sk-abcdefghijklmnop1234 \x1b[31mred\x1b[0m"], np.random.default_rng(0), cfg, 1000)
+    msgs = render(SEED, pub, [(SEED, pub)], ["error: token=sk-abcdefghijklmnop1234 \x1b[31mred\x1b[0m"], np.random.default_rng(0), cfg,
+                  CFRTask().system_prompt(cfg))
     text = json.dumps(msgs)
     assert "sk-abcdefghijklmnop1234" not in text and "\\u001b" not in text and "[redacted]" in text
     assert "kuhn_poker" in text

@@ -1,4 +1,4 @@
-"""Exactly-once resume (specs/evolve.md §5): SIGKILL the controller at 20 random points
+"""Exactly-once resume (docs/evolve.md, The database): SIGKILL the controller at 20 random points
 (just before or just after a commit), resume after each, and compare with an uninterrupted
 run of the same script and seeds."""
 

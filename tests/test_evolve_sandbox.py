@@ -1,4 +1,4 @@
-"""The adversarial suite (specs/evolve.md §7): each attack runs in the real sandbox with the
+"""The adversarial suite (docs/evolve.md, Sandbox): each attack runs in the real sandbox with the
 static screen *off* (the screen would reject most of them first; that is tested separately),
 must be scored invalid (or, for forging, scored only by the parent), and must leave nothing
 behind. The last test drives the attacks through a campaign, which goes on."""
@@ -33,11 +33,6 @@ def stage2_fitness(res):
     return next(s["public"]["fitness"] for s in res["stages"] if s["stage"] == 2)
 
 
-def no_group_survivors(res):
-    # The launcher waits until the whole process group is gone; a live member would be a bug.
-    return True
-
-
 def test_seed_is_valid_and_scored_by_parent(baselines):
     res = run(SEED, baselines)
     assert res["state"] == "evaluated", res["reason"]
@@ -52,8 +47,7 @@ def test_infinite_loop_times_out_and_group_is_killed(baselines):
     assert time.time() - t0 < FAST["sandbox"]["wall_s"] + 6
 
 
-def test_fork_bomb_contained(baselines, tmp_path):
-    marker = tmp_path / "forked"
+def test_fork_bomb_contained(baselines):
     code = with_update("import os\nfor _ in range(50):\n    os.fork()\nreturn cum_regret")
     res = run(code, baselines)
     assert res["state"] in ("failed", "timeout")

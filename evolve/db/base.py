@@ -1,4 +1,5 @@
-"""The SQLite (WAL) database: the single source of truth of a campaign (specs/evolve.md §5).
+"""The connection, the schema, transactions, the event log, the key-value store and the ``runs``
+row of a campaign database (docs/evolve.md, The database).
 
 The controller is the only writer. Every state transition commits together with its side
 effects (cells, counters, the append-only event row) in one transaction, and is a
@@ -43,9 +44,9 @@ CREATE TRIGGER IF NOT EXISTS events_append_only_d BEFORE DELETE ON events BEGIN 
 CREATE INDEX IF NOT EXISTS programs_state ON programs(run_id, state);
 """
 
-TERMINAL = ("rejected_patch", "rejected_static", "duplicate", "evaluated", "failed", "timeout")
-EVALUATED = ("evaluated", "failed", "timeout")
-
+# Columns of ``programs`` that a replay must reproduce (no timestamps, leases or timings).
+COMPARE_PROGRAMS = ("item_seq", "parent_id", "island", "generation", "code", "code_norm_sha", "patch_kind", "patch_text",
+                    "state", "reject_reason", "duplicate_of", "ast_nodes", "public_fitness")
 
 _FAULT = {"n": 0}
 
@@ -63,9 +64,17 @@ def _fault_point(where: str) -> None:
             os.kill(os.getpid(), signal.SIGKILL)
 
 
-class DB:
-    def __init__(self, path, durable: bool = False):
+class Database:
+    """One SQLite connection. ``readonly=True`` opens an existing file without writing to it
+    (no schema, no pragmas): replay and cassettes read other runs' databases that way."""
+
+    def __init__(self, path, durable: bool = False, readonly: bool = False):
         self.path = str(path)
+        self.run_id: str | None = None
+        if readonly:
+            self.conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
+            self.conn.row_factory = sqlite3.Row
+            return
         self.conn = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
         self.conn.row_factory = sqlite3.Row
         c = self.conn
@@ -74,7 +83,6 @@ class DB:
         c.execute("PRAGMA foreign_keys=ON")
         c.execute("PRAGMA busy_timeout=60000")
         c.executescript(SCHEMA)
-        self.run_id: str | None = None
 
     def close(self):
         self.conn.close()
@@ -92,7 +100,7 @@ class DB:
         self.conn.execute("COMMIT")
         _fault_point("after")
 
-    # -- small helpers (inside a transaction) --------------------------------------------
+    # -- the event log and the key-value store (inside a transaction) -------------------------
     def event(self, kind: str, program_id=None, **details) -> None:
         self.conn.execute("INSERT INTO events(run_id, ts, kind, program_id, details_json) VALUES (?,?,?,?,?)",
                           (self.run_id, time.time(), kind, program_id, json.dumps(details, sort_keys=True, default=str)))
@@ -105,23 +113,33 @@ class DB:
         self.conn.execute("INSERT INTO kv(run_id, key, value_json) VALUES (?,?,?) ON CONFLICT(run_id, key) DO UPDATE SET value_json=excluded.value_json",
                           (self.run_id, key, json.dumps(value, sort_keys=True)))
 
-    def transition(self, pid: int, from_state: str, attempt: int, to_state: str, **cols) -> bool:
-        """Conditional state change; False (and no effect) if the row moved on meanwhile."""
-        sets = ", ".join(f"{k}=?" for k in cols)
-        sql = f"UPDATE programs SET state=?, updated_at=?{', ' + sets if sets else ''} WHERE id=? AND state=? AND attempt=?"
-        cur = self.conn.execute(sql, (to_state, time.time(), *cols.values(), pid, from_state, attempt))
-        if cur.rowcount == 1:
-            self.event("state", pid, frm=from_state, to=to_state, attempt=attempt)
-            return True
-        return False
+    # -- the run -----------------------------------------------------------------------------
+    def create_run(self, config: dict, config_sha: str, code_sha: str, evaluator_sha: str, seed: int) -> None:
+        self.conn.execute("INSERT INTO runs VALUES (?,?,?,?,?,?,?,?)", (
+            self.run_id, time.time(), json.dumps(config, sort_keys=True), config_sha, code_sha, evaluator_sha, seed, "running"))
 
-    def program(self, pid: int):
-        return self.conn.execute("SELECT * FROM programs WHERE id=?", (pid,)).fetchone()
+    def run_row(self):
+        """The ``runs`` row (a campaign database holds one), or None."""
+        return self.conn.execute("SELECT * FROM runs").fetchone()
 
-    def counts(self) -> dict:
-        rows = self.conn.execute("SELECT state, COUNT(*) FROM programs WHERE run_id=? GROUP BY state", (self.run_id,))
-        return {r[0]: r[1] for r in rows}
+    def run_config(self) -> dict:
+        return json.loads(self.run_row()["config_json"])
 
-    def backup(self, dest: str) -> None:
-        """A consistent copy (``VACUUM INTO``)."""
-        self.conn.execute("VACUUM INTO ?", (dest,))
+    def set_run_status(self, status: str) -> None:
+        self.conn.execute("UPDATE runs SET status=?", (status,))
+
+    def last_event_time(self) -> float | None:
+        return self.conn.execute("SELECT MAX(ts) FROM events WHERE run_id=?", (self.run_id,)).fetchone()[0]
+
+    # -- whole-database views ----------------------------------------------------------------
+    def snapshot(self) -> dict:
+        """The comparable content of the database (no timestamps, leases or timings)."""
+        c = self.conn
+        progs = [tuple(r[k] for k in COMPARE_PROGRAMS) for r in c.execute("SELECT * FROM programs ORDER BY item_seq")]
+        evals = [(r["program_id"], r["stage"], r["public_json"], r["private_json"], r["valid"])
+                 for r in c.execute("SELECT * FROM evaluations ORDER BY program_id, stage")]
+        cells = [tuple(r) for r in c.execute("SELECT island, cell_key, program_id FROM cells ORDER BY island, cell_key")]
+        champs = [(r["program_id"], r["private_fitness"]) for r in c.execute("SELECT * FROM champions ORDER BY rowid")]
+        responses = [(r["sample_idx"], r["prompt_sha"], r["response"]) for r in
+                     c.execute("SELECT * FROM llm_calls WHERE status='ok' ORDER BY sample_idx")]
+        return {"programs": progs, "evaluations": evals, "cells": cells, "champions": champs, "responses": responses}

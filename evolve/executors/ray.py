@@ -1,4 +1,4 @@
-"""Ray executor: evaluation across machines (specs/evolve.md §8).
+"""Ray executor: evaluation across machines (docs/evolve.md, Executors).
 
 Each job is a Ray task with ``max_retries=0``: retries happen only through the controller's
 lease expiry and ``attempt`` counter, which keeps the committed effect exactly-once. The task

@@ -1,1 +1,1 @@
-"""LLM backends behind one interface (specs/evolve.md §9)."""
+"""LLM backends behind one interface (docs/evolve.md, LLM backends, ledger and budgets)."""

@@ -232,7 +232,7 @@ class MutationBackend(Backend):
         if op == "optimism":
             if "update_regrets" not in fns or "policy_from_regrets" not in fns:
                 return None
-            upd_src, pol_src = fns["update_regrets"][1], fns["policy_from_regrets"][1]
+            upd_src = fns["update_regrets"][1]
             if STORE_LAST in upd_src:  # switch off
                 return {"update_regrets": upd_src.replace("    " + STORE_LAST + "\n", ""),
                         "policy_from_regrets": _fn("policy_from_regrets", POLICY["rm"])}

@@ -8,10 +8,10 @@ the live answer is stored in this run's ``llm_calls`` like any call).
 from __future__ import annotations
 
 import json
-import sqlite3
 from pathlib import Path
 
-from evolve.llm.base import Backend, Completion, LLMError
+from evolve.db import DB
+from evolve.llm.base import Backend, Completion, LLMError, prompt_sha
 
 
 def load_cassette(source) -> dict:
@@ -23,11 +23,10 @@ def load_cassette(source) -> dict:
                 r = json.loads(line)
                 out[(r["backend"], r["model"], r["prompt_sha"], int(r["sample_idx"]))] = r
         return out
-    conn = sqlite3.connect(f"file:{p}?mode=ro", uri=True)
-    conn.row_factory = sqlite3.Row
-    for r in conn.execute("SELECT * FROM llm_calls WHERE status='ok' ORDER BY id"):
-        out[(r["backend"], r["model"], r["prompt_sha"], int(r["sample_idx"]))] = dict(r)
-    conn.close()
+    db = DB(p, readonly=True)
+    for r in db.answered_llm_calls():
+        out[(r["backend"], r["model"], r["prompt_sha"], int(r["sample_idx"]))] = r
+    db.close()
     return out
 
 
@@ -49,8 +48,6 @@ class ReplayBackend(Backend):
         self.hits = self.misses = 0
 
     def complete(self, messages, *, model, temperature, max_tokens, seed, context=None):
-        from evolve.llm.base import prompt_sha
-
         key = (self.recorded_backend, model, prompt_sha(messages), int((context or {}).get("sample_idx", 0)))
         r = self.cassette.get(key)
         if r is not None:

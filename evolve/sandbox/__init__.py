@@ -1,4 +1,4 @@
-"""The sandbox: a fresh, resource-limited subprocess per candidate (specs/evolve.md §7)."""
+"""The sandbox: a fresh, resource-limited subprocess per candidate (docs/evolve.md, Sandbox)."""
 
 from evolve.sandbox.launcher import Sandbox, SandboxCrash, SandboxLimits, SandboxTimeout
 

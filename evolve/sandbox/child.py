@@ -94,7 +94,6 @@ def install_audit_hook(tmp: str, read_roots: list[str]) -> None:
 def main() -> int:
     req_fd, resp_fd = int(sys.argv[1]), int(sys.argv[2])
     req = os.fdopen(req_fd, "rb", buffering=0)
-    resp = os.fdopen(resp_fd, "wb", buffering=0)
     reader = _LineReader(req)
 
     def send(obj) -> None:
@@ -108,10 +107,9 @@ def main() -> int:
     tmp = init["tmp"]
     os.chdir(tmp)
     try:
-        import importlib
+        from evolve.tasks import TASKS
 
-        task = importlib.import_module(f"evolve.tasks.{init['task']}")
-        driver = task.ChildDriver(init)
+        driver = TASKS[init["task"]].cls.child_driver(init)
         set_limits(init["limits"])
         install_audit_hook(tmp, init["read_roots"])
     except BaseException as exc:  # noqa: BLE001 - the harness itself failed: report, never hang

@@ -208,13 +208,6 @@ class Sandbox:
             return True
         return info is not None
 
-    def alive_in_group(self) -> bool:
-        try:
-            os.killpg(self.proc.pid if self.proc else self._pgid, 0)
-            return True
-        except (ProcessLookupError, PermissionError):
-            return False
-
     def _write(self, msg: dict) -> None:
         data = (json.dumps(msg) + "\n").encode()
         try:

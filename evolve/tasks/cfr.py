@@ -1,22 +1,19 @@
-"""The CFR-rule task (specs/evolve.md §2.1): evolve the three functions of a tabular CFR rule.
+"""The CFR-rule task (docs/evolve.md, Tasks): evolve the three functions of a tabular CFR rule.
 
 A candidate is a module defining ``update_regrets``, ``policy_from_regrets`` and
-``accumulate_average`` (the rule interface of specs/cfr.md §3) inside EVOLVE blocks; the seed
-is CFR+ (Tammelin 2014), as in the paper (Li et al., "Discovering Multiagent Learning
-Algorithms with Large Language Models", arXiv:2602.16928).
+``accumulate_average`` (the rule interface of docs/cfr.md) inside EVOLVE blocks; the seed is
+CFR+ (Tammelin 2014), as in the paper (Li et al., "Discovering Multiagent Learning Algorithms
+with Large Language Models", arXiv:2602.16928).
 
-Split of trust:
+Split of trust: :class:`evolve.tasks.cfr_child.ChildDriver` runs the candidate inside the
+sandbox behind a permutation of infosets and actions and returns only permuted average
+policies; :func:`score_run` runs **in the parent**: it decodes, un-permutes and validates each
+policy (rejecting, never repairing) and computes the exact exploitability with
+:mod:`solvers.best_response`. Nothing else the child says is used.
 
-* :class:`ChildDriver` runs **inside the sandbox**: it runs the toolkit's vectorized CFR engine
-  with the candidate as the rule, behind a wrapper that permutes infoset rows and the actions
-  within each row (a fresh permutation per evaluation seed), and returns only the average
-  policies at the checkpoint iterations, still permuted.
-* :func:`score_run` runs **in the parent**: it decodes, un-permutes and validates each policy
-  (rejecting, never repairing) and computes the exact exploitability with
-  :mod:`solvers.best_response`. Nothing else the child says is used.
-
-Horizon: ``T`` is not passed to the rule (the CFR spec's interface). Held-out evaluation runs
-at ``heldout_horizon_mult`` x the training horizon, so schedules tuned to T=1000 show.
+Horizon: ``T`` is not passed to the rule (the rule interface of docs/cfr.md). Held-out
+evaluation runs at ``heldout.horizon_mult`` x the training horizon, so schedules tuned to
+T=1000 show.
 """
 
 from __future__ import annotations
@@ -26,12 +23,14 @@ import math
 import numpy as np
 
 from evolve.scoring import InvalidPayload, decode, encode, log_ratio_fitness, validate_policy
-from solvers.cfr.rules.base import Rule as _RuleBase
+from evolve.tasks.base import Task
+from evolve.tasks.cfr_child import FUNCS, ChildDriver, Perm
+from evolve.tasks.trees import get_tree, tree_file
+from gtlearn.core.driver import drive
+from solvers.best_response import exploitability
+from solvers.cfr.engine import CFRSolver
 
-FUNCS = ("update_regrets", "policy_from_regrets", "accumulate_average")
-ALLOWED_TYPES = (int, float, bool, np.ndarray, np.generic)
-
-SEED = '''"""CFR+ (Tammelin 2014) in the three-function rule interface of specs/cfr.md §3.
+SEED = '''"""CFR+ (Tammelin 2014) in the three-function rule interface of docs/cfr.md.
 
 Seed program of the gtlearn CFR-rule search. Load with ``gtlearn solve --rule FILE:Rule``.
 """
@@ -71,146 +70,85 @@ class Rule:
     accumulate_average = staticmethod(accumulate_average)
 '''
 
-
-# -- permutations (computed identically by child and parent from the tree and the seed) -----
-class Perm:
-    """Per player: a row permutation of its infosets and, per row, a permutation of the A
-    action slots. ``fwd(X)[i, j] = X[rows[i], cols[i, j]]``."""
-
-    def __init__(self, tree, seed: int):
-        rng = np.random.default_rng([int(seed), 7919])
-        A = tree.max_actions
-        self.blocks = [tree.infosets_of(p) for p in range(tree.num_players)]
-        self.rows, self.cols = [], []
-        for b in self.blocks:
-            n = b.stop - b.start
-            self.rows.append(rng.permutation(n))
-            self.cols.append(np.argsort(rng.random((n, A)), axis=1))
-
-    def fwd(self, p, X):
-        return X[self.rows[p][:, None], self.cols[p]]
-
-    def inv(self, p, Xp):
-        X = np.zeros_like(Xp)
-        X[self.rows[p][:, None], self.cols[p]] = Xp
-        return X
-
-    def fwd_all(self, policy):
-        return np.concatenate([self.fwd(p, policy[b]) for p, b in enumerate(self.blocks)], axis=0)
-
-    def inv_all(self, policy):
-        return np.concatenate([self.inv(p, policy[b]) for p, b in enumerate(self.blocks)], axis=0)
+SYSTEM = """You improve a tabular CFR rule for imperfect-information games.
+Contract (one module, only the code between # EVOLVE-BLOCK-START and # EVOLVE-BLOCK-END may change):
+  update_regrets(cum_regret, inst_regret, legal, t, state) -> (I, A) array   # R^t from R^{t-1} and r^t
+  policy_from_regrets(cum_regret, legal, t, state) -> (I, A) array           # sigma^{t+1}: rows are distributions over legal actions
+  accumulate_average(avg_acc, policy, reach, legal, t, state) -> (I, A) array # S^t; the average policy is S normalized per row
+Arrays hold all infosets of the acting player; legal is a boolean mask; reach is (I,); t is 1-based; state is a per-player
+dict of numpy arrays/scalars that persists across iterations. Rules: imports only math, numpy, itertools, functools; no I/O;
+deterministic; vectorized (no Python loop over infosets); permutation-equivariant in rows and in actions within a row.
+Fitness: mean over training games of -log10(exploitability after {T} iterations / CFR+'s); higher is better, 0 = CFR+."""
 
 
-def state_nbytes(state: dict) -> int:
-    total = 0
-    for k, v in state.items():
-        if not isinstance(k, str) or not isinstance(v, ALLOWED_TYPES):
-            raise TypeError(f"state values must be numpy arrays or scalars (key {k!r} holds {type(v).__name__})")
-        total += v.nbytes if isinstance(v, np.ndarray) else 8
-    return total
+class CFRTask(Task):
+    name = "cfr"
+    seed_program = SEED
+    functions = FUNCS
+    baseline_name = "CFR+"
+    child_driver = ChildDriver
+
+    def stages(self, cfg: dict) -> list[dict]:
+        """Checkpoint lists per game: stage 1 at its horizon, stage 2 at its checkpoints and
+        horizon, held-out at the training horizon and ``horizon_mult`` times it, per seed."""
+        cas = cfg["cascade"]
+        s1, s2, ho = cas["stage1"], cas["stage2"], cas["heldout"]
+        T1, T2 = int(s1["iterations"]), int(s2["iterations"])
+        cps2 = sorted({c for c in s2["checkpoints"] if c < T2} | {T2})
+        T3 = T2 * int(ho["horizon_mult"])
+        stages = [
+            {"stage": 0},
+            {"stage": 1, "games": [{"game": g, "checkpoints": [T1]} for g in s1["games"]], "epsilon": s1["epsilon"]},
+            {"stage": 2, "games": [{"game": g, "checkpoints": cps2} for g in s2["games"]]},
+        ]
+        if ho["games"]:
+            stages.append({"stage": 3, "games": [{"game": g, "checkpoints": sorted({T2, T3})} for g in ho["games"]],
+                           "seeds": list(ho["seeds"])})
+        return stages
+
+    def system_prompt(self, cfg: dict) -> str:
+        return SYSTEM.replace("{T}", str(int(cfg["cascade"]["stage2"]["iterations"])))
+
+    def load_hint(self, path) -> str:
+        return f"gtlearn solve GAME --rule {path}:Rule"
+
+    def baselines(self, stages: list[dict]) -> dict:
+        """CFR+'s exploitability at every checkpoint of every game of every stage."""
+        return {str(s["stage"]): {g["game"]: baseline_curve(get_tree(g["game"]), g["checkpoints"]) for g in s["games"]}
+                for s in stages if s["stage"] != 0}
+
+    def sandbox_inputs(self, stages: list[dict]) -> tuple[dict, dict]:
+        games = sorted({g["game"] for s in stages for g in s["games"]})
+        files = {f"t{i}.npz": tree_file(g) for i, g in enumerate(games)}
+        return files, {"trees": {g: f"t{i}.npz" for i, g in enumerate(games)}}
+
+    def check_properties(self, sandbox, seed: int) -> None:
+        cases, meta = make_prop_cases(seed)
+        resp = sandbox.request({"op": "props", "cases": cases})
+        if not resp.get("ok"):
+            raise InvalidPayload(f"stage 0: {resp.get('error', '?')}")
+        check_props(resp, meta)
+
+    def score_stage(self, sandbox, stage: dict, job: dict) -> dict:
+        """One ``run`` request per seed (the held-out stage has several, each its own permutation)."""
+        n = stage["stage"]
+        seeds = stage.get("seeds", [job["seed"]]) if n == 3 else [job["seed"]]
+        per_seed = []
+        for sd in seeds:
+            games = [{"game": g["game"], "checkpoints": g["checkpoints"], "seed": int(sd) * 1000 + i}
+                     for i, g in enumerate(stage["games"])]
+            resp = sandbox.request({"op": "run", "games": games})
+            if not resp.get("ok"):
+                raise InvalidPayload(f"stage {n}: {resp.get('error', '?')}")
+            trees = {g["game"]: get_tree(g["game"]) for g in games}
+            per_seed.append(score_run(resp, games, trees, job["baselines"][str(n)]))
+        if n != 3:
+            return per_seed[0]
+        m, lo, hi = fitness_ci([p["fitness"] for p in per_seed])
+        return {"fitness": m, "ci_low": lo, "ci_high": hi, "seeds": per_seed}
 
 
-# -- inside the sandbox ---------------------------------------------------------------------
-class ChildDriver:
-    """Runs requests for one candidate inside the sandbox child."""
-
-    def __init__(self, init: dict):
-        from games.tree import GameTree
-        from solvers.cfr.engine import CFRSolver
-        from solvers.cfr.rules.base import Rule
-
-        self.CFRSolver, self.Rule = CFRSolver, Rule
-        self.trees = {name: GameTree.load(path) for name, path in init.get("trees", {}).items()}
-        self.state_cap = int(init.get("state_cap_mb", 64)) << 20
-        # Warm up the engine before the sandbox locks down: the compiled (Numba) path loads its
-        # shared library with ctypes and its kernels from the on-disk cache, both denied later.
-        if self.trees:
-            smallest = min(self.trees.values(), key=lambda t: t.num_nodes)
-            CFRSolver(smallest, rule="cfr+").iterate()
-
-    def load(self, ns: dict) -> None:
-        missing = [f for f in FUNCS if not callable(ns.get(f))]
-        if missing:
-            raise TypeError(f"candidate defines no {', '.join(missing)}")
-        self.fns = tuple(ns[f] for f in FUNCS)
-
-    def handle(self, msg: dict) -> dict:
-        if msg["op"] == "props":
-            return {"cases": [self._props(c) for c in msg["cases"]]}
-        if msg["op"] == "run":
-            return {"games": [self._run(g) for g in msg["games"]]}
-        raise ValueError(f"unknown op {msg['op']!r}")
-
-    def _props(self, case: dict) -> dict:
-        upd, pol, acc = self.fns
-        legal = decode(case["legal"], dtype="|b1")
-        R, S, sigma = decode(case["R"]), decode(case["S"]), decode(case["sigma"])
-        reach = decode(case["reach"])
-        state: dict = {}
-        outs = []
-        for k, t in enumerate(case["ts"]):
-            r = decode(case["r"][k])
-            R = np.asarray(upd(R, r, legal, t, state), dtype=np.float64)
-            S = np.asarray(acc(S, sigma, reach, legal, t, state), dtype=np.float64)
-            sigma = np.asarray(pol(R, legal, t, state), dtype=np.float64)
-            if state_nbytes(state) > self.state_cap:
-                raise MemoryError("state dict over its size cap")
-            outs.append({"R": encode(R), "S": encode(S), "sigma": encode(sigma)})
-        return {"steps": outs}
-
-    def _run(self, g: dict) -> dict:
-        tree = self.trees[g["game"]]
-        perm = Perm(tree, g["seed"])
-        rule = _PermutedRule(self.fns, perm, tree, self.state_cap, self.Rule)
-        solver = self.CFRSolver(tree, rule=rule, validate=True)
-        checkpoints = sorted(set(int(c) for c in g["checkpoints"]))
-        out = {}
-        for t in range(1, max(checkpoints) + 1):
-            solver.iterate()
-            if t in checkpoints:
-                out[str(t)] = encode(perm.fwd_all(solver.average_policy()))
-        return {"game": g["game"], "policies": out}
-
-
-
-
-class _PermutedRule(_RuleBase):
-    """The candidate seen through a permutation: inputs are permuted before each call and
-    outputs un-permuted after, so the engine's arrays stay in tree order. The state dict is
-    the candidate's own (its coordinates are the permuted ones)."""
-
-    name = "candidate"
-
-    def __init__(self, fns, perm: Perm, tree, cap: int, base):
-        self.fns, self.perm, self.cap = fns, perm, cap
-        self.legal = [perm.fwd(p, tree.legal[b]) for p, b in enumerate(perm.blocks)]
-        self.player_of: dict[int, int] = {}
-
-    def _p(self, state):
-        return self.player_of.setdefault(id(state), len(self.player_of))
-
-    def update_regrets(self, cum_regret, inst_regret, legal, t, state):
-        p = self._p(state)
-        P = self.perm
-        out = self.fns[0](P.fwd(p, cum_regret), P.fwd(p, inst_regret), self.legal[p], t, state)
-        if state_nbytes(state) > self.cap:
-            raise MemoryError("state dict over its size cap")
-        return P.inv(p, np.asarray(out, dtype=np.float64))
-
-    def policy_from_regrets(self, cum_regret, legal, t, state):
-        p = self._p(state)
-        P = self.perm
-        return P.inv(p, np.asarray(self.fns[1](P.fwd(p, cum_regret), self.legal[p], t, state), dtype=np.float64))
-
-    def accumulate_average(self, avg_acc, policy, reach, legal, t, state):
-        p = self._p(state)
-        P = self.perm
-        out = self.fns[2](P.fwd(p, avg_acc), P.fwd(p, policy), reach[P.rows[p]], self.legal[p], t, state)
-        return P.inv(p, np.asarray(out, dtype=np.float64))
-
-
-# -- in the parent (trusted) ----------------------------------------------------------------
+# -- stage 0: property tests (trusted inputs, trusted checks) --------------------------------
 def make_prop_cases(seed: int, n: int = 7, A: int = 4, steps: int = 3) -> tuple[list[dict], dict]:
     """Random inputs for stage 0; case 1 is case 0 permuted, case 2 repeats case 0."""
     rng = np.random.default_rng([int(seed), 17])
@@ -267,14 +205,13 @@ def check_props(resp: dict, meta: dict, steps: int = 3) -> None:
         validate_policy(a["sigma"], legal, tol=1e-9)
 
 
+# -- stages 1-3: trusted scoring ---------------------------------------------------------------
 def score_run(resp: dict, games: list[dict], trees: dict, baselines: dict) -> dict:
     """Trusted scoring of a stage's ``run`` answer: un-permute, validate, exploitability.
 
     ``baselines[game][str(t)]`` is CFR+'s exploitability at checkpoint t. Returns the public
     (or private) metrics dict; raises InvalidPayload on any invalid policy.
     """
-    from solvers.best_response import exploitability
-
     out_games = resp.get("games")
     if not isinstance(out_games, list) or len(out_games) != len(games):
         raise InvalidPayload("wrong number of games returned")
@@ -305,19 +242,11 @@ def score_run(resp: dict, games: list[dict], trees: dict, baselines: dict) -> di
     return {"fitness": float(np.mean(fits)), "games": per_game}
 
 
-def baseline_curve(tree, iterations: int, checkpoints: list[int]) -> dict:
+def baseline_curve(tree, checkpoints: list[int]) -> dict:
     """CFR+'s exploitability at the checkpoints, run in trusted code (the fitness baseline)."""
-    from solvers.best_response import exploitability
-    from solvers.cfr.engine import CFRSolver
-
-    solver = CFRSolver(tree, rule="cfr+", validate=False)
-    out = {}
-    cps = set(int(c) for c in checkpoints)
-    for t in range(1, iterations + 1):
-        solver.iterate()
-        if t in cps:
-            out[str(t)] = float(exploitability(tree, solver.average_policy()))
-    return out
+    cps = sorted(set(int(c) for c in checkpoints))
+    result = drive(CFRSolver(tree, rule="cfr+", validate=False), cps[-1], eval_at=cps)
+    return {str(r.iteration): float(r.gap) for r in result.records}
 
 
 def fitness_ci(values: list[float]) -> tuple[float, float, float]:

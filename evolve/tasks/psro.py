@@ -1,29 +1,35 @@
-"""The PSRO meta-solver task (specs/evolve.md §2.2): evolve a training-time and an
-evaluation-time meta-solver (the interface of specs/psro.md §6), seeded with uniform for both,
-as in the paper (arXiv:2602.16928, SHOR-PSRO).
+"""The PSRO meta-solver task (docs/evolve.md, Tasks): evolve a training-time and an
+evaluation-time meta-solver (the meta-solver interface of docs/psro.md), seeded with uniform for
+both, as in the paper (arXiv:2602.16928, SHOR-PSRO).
 
 PSRO itself runs in **trusted** code (:class:`solvers.psro.loop.PSROSolver`, exact best
 responses, exact meta-game payoffs). The candidate is queried through a step protocol: one JSON
 request per meta-solver call, answered by one long-lived sandboxed child per candidate (never
 reused for another). The answer is only a weight vector per player; the parent validates it
 (exact shape, finite, non-negative, positive sum; never repaired) and the engine normalises it
-(psro spec §6). Exploitability is computed by the trusted loop.
+(docs/psro.md, Meta-solver interface). Exploitability is computed by the trusted loop.
 
 Fitness per game: ``(1 - auc_weight) * final + auc_weight * auc`` with
 ``final = -log10(expl_K / baseline_K)`` and ``auc = -(mean_k log10 expl_k - mean_k log10 baseline_k)``
 (the normalized area under the log-exploitability curve). Baseline: regret matching in both
-slots (specs/psro.md §6.4) with ``baseline_iterations`` inner iterations (default 2,000 instead
-of OpenSpiel's 100,000, to keep the search affordable; documented deviation).
-Population order carries age, so permutation equivariance is not enforced (spec).
+slots (docs/psro.md, Regret matching) with ``baseline_iterations`` inner iterations (default
+2,000 instead of OpenSpiel's 100,000, to keep the search affordable; documented deviation).
+Population order carries age, so permutation equivariance is not enforced.
 """
 
 from __future__ import annotations
 
-import math
+from dataclasses import dataclass
 
 import numpy as np
 
 from evolve.scoring import FLOOR, InvalidPayload, decode, encode
+from evolve.tasks.base import Task
+from evolve.tasks.trees import get_tree
+from gtlearn.core.driver import drive
+from solvers.psro.loop import PSROConfig, PSROSolver
+from solvers.psro.meta_solvers import RM
+from solvers.psro.meta_solvers.base import MetaSolver
 
 FUNCS = ("train_meta_solver", "eval_meta_solver")
 
@@ -56,20 +62,23 @@ def eval_meta_solver(payoffs, state):
 # EVOLVE-BLOCK-END
 '''
 
+SYSTEM = """You improve the meta-strategy solvers of PSRO (policy-space response oracles).
+Contract (one module, only the code between # EVOLVE-BLOCK-START and # EVOLVE-BLOCK-END may change):
+  train_meta_solver(payoffs, t, state) -> list of weight vectors   # the mixture the next best responses target
+  eval_meta_solver(payoffs, state) -> list of weight vectors       # the mixture whose exploitability is reported
+payoffs[p] has one axis per player's population (newest strategy last); t is the 1-based PSRO iteration; state is a
+dict persisted across calls. Return one non-negative vector per player (normalized by the engine). Imports only math,
+numpy, itertools, functools; no I/O; deterministic.
+Fitness: mean over training games of a mix of -log10(final exploitability / regret matching's) and the same on the
+area under the log-exploitability curve; higher is better, 0 = the baseline."""
 
-def stages(cfg: dict) -> list[dict]:
-    cas = cfg["cascade"]
-    s1, s2, ho = cas["stage1"], cas["stage2"], cas["heldout"]
-    out = [{"stage": 0},
-           {"stage": 1, "games": [{"game": g, "steps": int(s1["iterations"])} for g in s1["games"]], "epsilon": s1["epsilon"]},
-           {"stage": 2, "games": [{"game": g, "steps": int(s2["iterations"])} for g in s2["games"]]}]
-    if ho["games"]:
-        out.append({"stage": 3, "games": [{"game": g, "steps": int(s2["iterations"]) * int(ho["horizon_mult"])} for g in ho["games"]],
-                    "seeds": [0]})
-    for s in out:
-        s["auc_weight"] = float(cfg["cascade"].get("auc_weight", 0.5))
-        s["baseline_iterations"] = int(cfg["cascade"].get("baseline_iterations", 2000))
-    return out
+
+@dataclass(frozen=True)
+class PSROTaskConfig:
+    """The task's own settings in the campaign's ``cascade`` section."""
+
+    auc_weight: float = 0.5  # weight of the area under the curve in a game's fitness
+    baseline_iterations: int = 2000  # inner iterations of the regret-matching baseline
 
 
 # -- inside the sandbox ---------------------------------------------------------------------
@@ -99,6 +108,83 @@ class ChildDriver:
 
 
 # -- in the parent (trusted) ----------------------------------------------------------------
+class PSROTask(Task):
+    name = "psro"
+    seed_program = SEED
+    functions = FUNCS
+    baseline_name = "regret matching"
+    child_driver = ChildDriver
+
+    def __init__(self, config: PSROTaskConfig | None = None):
+        super().__init__(config or PSROTaskConfig())
+
+    def stages(self, cfg: dict) -> list[dict]:
+        """PSRO iterations per game: stage 1 and 2 at their horizons, held-out at
+        ``horizon_mult`` x the stage-2 horizon (one run: the loop is deterministic)."""
+        cas = cfg["cascade"]
+        s1, s2, ho = cas["stage1"], cas["stage2"], cas["heldout"]
+        out = [{"stage": 0},
+               {"stage": 1, "games": [{"game": g, "steps": int(s1["iterations"])} for g in s1["games"]], "epsilon": s1["epsilon"]},
+               {"stage": 2, "games": [{"game": g, "steps": int(s2["iterations"])} for g in s2["games"]]}]
+        if ho["games"]:
+            out.append({"stage": 3, "games": [{"game": g, "steps": int(s2["iterations"]) * int(ho["horizon_mult"])} for g in ho["games"]],
+                        "seeds": [0]})
+        for s in out:
+            s["auc_weight"] = float(self.config.auc_weight)
+            s["baseline_iterations"] = int(self.config.baseline_iterations)
+        return out
+
+    def system_prompt(self, cfg: dict) -> str:
+        return SYSTEM
+
+    def load_hint(self, path) -> str:
+        return f"gtlearn psro GAME --train-meta {path}:train_meta_solver --eval-meta {path}:eval_meta_solver"
+
+    def baselines(self, stages: list[dict]) -> dict:
+        """Regret matching in both slots: the exploitability curve of every game of every stage."""
+        out = {}
+        for s in stages:
+            if s["stage"] == 0:
+                continue
+            it = s["baseline_iterations"]
+            out[str(s["stage"])] = {g["game"]: curve(get_tree(g["game"]), RM(iterations=it), RM(iterations=it), g["steps"])
+                                    for g in s["games"]}
+        return out
+
+    def check_properties(self, sandbox, seed: int) -> None:
+        """Both slots on random meta-games of 2 and 3 players, twice from a reset: valid and
+        deterministic."""
+        rng = np.random.default_rng([int(seed), 5])
+        for shape in ((3, 4), (2, 2, 3)):
+            pay = [rng.normal(size=shape) for _ in shape]
+            outs = []
+            for _ in range(2):
+                sandbox.request({"op": "reset"})
+                for slot in ("train", "eval"):
+                    resp = sandbox.request({"op": slot, "payoffs": [encode(p) for p in pay], "t": 1})
+                    if not resp.get("ok"):
+                        raise InvalidPayload(f"stage 0: {resp.get('error', '?')}")
+                    outs.append(_check_weights(resp, shape))
+            if not all(np.array_equal(a, b) for x, y in zip(outs[:2], outs[2:]) for a, b in zip(x, y)):
+                raise InvalidPayload("stage 0: meta-solver is not deterministic")
+
+    def score_stage(self, sandbox, stage: dict, job: dict) -> dict:
+        """One trusted PSRO run per game with the candidate in both slots (its state reset per game)."""
+        per_game, fits = {}, []
+        for g in stage["games"]:
+            sandbox.request({"op": "reset"})
+            c = curve(get_tree(g["game"]), _SandboxedMetaSolver(sandbox, "train"), _SandboxedMetaSolver(sandbox, "eval"), g["steps"])
+            base = job["baselines"][str(stage["stage"])][g["game"]]
+            f = fitness(c, base, stage["auc_weight"])
+            per_game[g["game"]] = {"expl": c[-1], "baseline": base[-1], "fitness": f["fitness"], "final": f["final"],
+                                   "auc": f["auc"], "curve": c, "iterations": g["steps"]}
+            fits.append(f["fitness"])
+        m = {"fitness": float(np.mean(fits)), "games": per_game}
+        if stage["stage"] == 3:
+            return {**m, "ci_low": m["fitness"], "ci_high": m["fitness"], "seeds": [m]}
+        return m
+
+
 def _check_weights(resp: dict, sizes) -> list[np.ndarray]:
     ws = resp.get("weights")
     if not isinstance(ws, list) or len(ws) != len(sizes):
@@ -116,46 +202,32 @@ def _check_weights(resp: dict, sizes) -> list[np.ndarray]:
     return out
 
 
-def _sandboxed_solver(sb, slot: str):
-    from solvers.psro.meta_solvers.base import MetaSolver
+class _SandboxedMetaSolver(MetaSolver):
+    """One slot of the candidate, answered by its sandbox; every answer validated here."""
 
-    class Sandboxed(MetaSolver):
-        name = f"candidate-{slot}"
-        slots = (slot,)
+    def __init__(self, sandbox, slot: str):
+        super().__init__()
+        self.sandbox = sandbox
+        self.name = f"candidate-{slot}"
+        self.slots = (slot,)
 
-        def solve(self, payoffs, t=None):
-            payoffs = [np.asarray(p, dtype=np.float64) for p in payoffs]
-            msg = {"op": slot, "payoffs": [encode(p) for p in payoffs]}
-            if slot == "train":
-                msg["t"] = int(t)
-                self.state["calls"] = int(t)
-            resp = sb.request(msg)
-            if not resp.get("ok"):
-                raise InvalidPayload(f"{slot} meta-solver: {resp.get('error', '?')}")
-            return _check_weights(resp, payoffs[0].shape)
-
-    return Sandboxed()
+    def solve(self, payoffs, t=None):
+        slot = self.slots[0]
+        payoffs = [np.asarray(p, dtype=np.float64) for p in payoffs]
+        msg = {"op": slot, "payoffs": [encode(p) for p in payoffs]}
+        if slot == "train":
+            msg["t"] = int(t)
+            self.state["calls"] = int(t)
+        resp = self.sandbox.request(msg)
+        if not resp.get("ok"):
+            raise InvalidPayload(f"{slot} meta-solver: {resp.get('error', '?')}")
+        return _check_weights(resp, payoffs[0].shape)
 
 
 def curve(tree, train, evaluate, steps: int) -> list[float]:
-    from solvers.psro.loop import PSROConfig, PSROSolver
-
-    s = PSROSolver(tree, PSROConfig(train_meta=train, eval_meta=evaluate))
-    s.run(steps)
-    return [float(r.exploitability) for r in s.history]
-
-
-def baseline_curves(job: dict) -> dict:
-    from evolve.evaluator import get_tree
-    from solvers.psro.meta_solvers import RM
-
-    out = {}
-    for s in job["stages"]:
-        if s["stage"] == 0:
-            continue
-        it = s["baseline_iterations"]
-        out[str(s["stage"])] = {g["game"]: curve(get_tree(g["game"]), RM(iterations=it), RM(iterations=it), g["steps"]) for g in s["games"]}
-    return out
+    """Exploitability of the evaluation profile before the first and after every PSRO iteration."""
+    solver = PSROSolver(tree, PSROConfig(train_meta=train, eval_meta=evaluate))
+    return [float(r.gap) for r in drive(solver, steps, log_initial=True).records]
 
 
 def fitness(cand: list[float], base: list[float], w: float) -> dict:
@@ -164,77 +236,3 @@ def fitness(cand: list[float], base: list[float], w: float) -> dict:
     final = -(c[-1] - b[-1])
     auc = -(c.mean() - b.mean())
     return {"final": float(final), "auc": float(auc), "fitness": float((1 - w) * final + w * auc)}
-
-
-def evaluate(job: dict) -> dict:
-    import time
-
-    from evolve.evaluator import get_tree
-    from evolve.sandbox.launcher import Sandbox, SandboxCrash, SandboxLimits, SandboxTimeout
-
-    if job["kind"] == "baselines":
-        return baseline_curves(job)
-    t0 = time.time()
-    wanted = [s for s in job["stages"] if (s["stage"] in (1, 2)) == (job["kind"] == "cascade") and s["stage"] != 0]
-    sb = Sandbox("psro", job["code"], SandboxLimits(**job["limits"]))
-    records, state, reason = [], "evaluated", None
-    cur = 0 if job["kind"] == "cascade" else 3
-    try:
-        ready = sb.start()
-        if not ready.get("ok"):
-            raise InvalidPayload(f"load failed: {ready.get('error', '?')}")
-        if job["kind"] == "cascade":
-            rng = np.random.default_rng([int(job["seed"]), 5])
-            s0 = time.time()
-            for shape in ((3, 4), (2, 2, 3)):
-                pay = [rng.normal(size=shape) for _ in shape]
-                outs = []
-                for _ in range(2):
-                    sb.request({"op": "reset"})
-                    for slot in ("train", "eval"):
-                        msg = {"op": slot, "payoffs": [encode(p) for p in pay], "t": 1}
-                        resp = sb.request(msg)
-                        if not resp.get("ok"):
-                            raise InvalidPayload(f"stage 0: {resp.get('error', '?')}")
-                        outs.append(_check_weights(resp, shape))
-                if not all(np.array_equal(a, b) for x, y in zip(outs[:2], outs[2:]) for a, b in zip(x, y)):
-                    raise InvalidPayload("stage 0: meta-solver is not deterministic")
-            records.append({"stage": 0, "valid": True, "public": {"props": "pass"}, "wall_s": time.time() - s0})
-        for s in wanted:
-            cur = s["stage"]
-            s0 = time.time()
-            per_game, fits = {}, []
-            for g in s["games"]:
-                sb.request({"op": "reset"})
-                c = curve(get_tree(g["game"]), _sandboxed_solver(sb, "train"), _sandboxed_solver(sb, "eval"), g["steps"])
-                base = job["baselines"][str(cur)][g["game"]]
-                f = fitness(c, base, s["auc_weight"])
-                per_game[g["game"]] = {"expl": c[-1], "baseline": base[-1], "fitness": f["fitness"], "final": f["final"],
-                                       "auc": f["auc"], "curve": c, "iterations": g["steps"]}
-                fits.append(f["fitness"])
-            m = {"fitness": float(np.mean(fits)), "games": per_game}
-            rec = {"stage": cur, "valid": True, "wall_s": time.time() - s0}
-            if cur == 3:
-                rec["private"] = {**m, "ci_low": m["fitness"], "ci_high": m["fitness"], "seeds": [m]}
-            else:
-                rec["public"] = m
-            records.append(rec)
-            if cur == 1 and job.get("gate_ref") is not None and m["fitness"] < float(job["gate_ref"]) - math.log10(1.0 + float(s.get("epsilon", 1.0))):
-                state, reason = "failed", f"stage 1 gate: fitness {m['fitness']:.3f} below the seed band"
-                records[-1]["valid"] = False
-                break
-    except SandboxTimeout as exc:
-        state, reason = "timeout", str(exc)
-    except (SandboxCrash, InvalidPayload) as exc:
-        state, reason = "failed", str(exc)
-    finally:
-        sb.close()
-    if state != "evaluated" and (not records or records[-1]["valid"]):
-        records.append({"stage": cur, "valid": False, "wall_s": 0.0})
-    u = sb.usage()
-    records[-1].update({k: u[k] for k in ("cpu_s", "peak_rss_mb", "exit_code")})
-    records[-1]["stderr_tail"] = (sb.stderr_tail or "")[-2000:]
-    if reason:
-        records[-1]["error"] = reason
-    return {"program_id": job["program_id"], "attempt": job["attempt"], "kind": job["kind"], "state": state, "reason": reason,
-            "stages": records, "wall_s": time.time() - t0, "profile": sb.profile}

@@ -89,7 +89,7 @@ def status(run_dir: Path = typer.Argument(...), as_json: bool = typer.Option(Fal
         typer.echo(json.dumps(s, indent=2))
         return
     typer.echo(f"run {s['run_id']} ({s['status']}), sandbox {s['sandbox_profile']}")
-    typer.echo("states: " + ", ".join(f"{k} {v}" for k, v in sorted(s["counts"].items())) + f"; evaluated {s['evaluated']}")
+    typer.echo("states: " + ", ".join(f"{k} {v}" for k, v in sorted(s["counts"].items())) + f"; evaluated {s['evaluated']}, finished {s['finished']}")
     b = s["budget_use"]
     typer.echo(f"budget: {b['llm_calls']} LLM calls, {b['tokens']} tokens, ${b['usd']:.4f}, eval CPU {b['eval_cpu_hours']:.3f} h, wall {b['wall_hours']:.3f} h")
     isl = s["islands"]
