@@ -41,6 +41,7 @@ from solvers.best_response import exploitability, exploitability_record, nash_co
 from solvers.cfr.loading import make_rule
 from solvers.cfr.rules.base import Rule
 from solvers.fast import check_rule_output, fast_tree, resolve_backend
+from solvers.rule_output import ILLEGAL_NONZERO, NEGATIVE, NON_FINITE, NOT_NORMALISED, describe
 from solvers.sweeps import Sweeps
 
 _OUTPUTS = ("update_regrets", "accumulate_average", "policy_from_regrets")
@@ -252,13 +253,10 @@ class CFRSolver:
             bad = bad | xp.any(arr < 0) | xp.any(xp.abs(arr.sum(axis=1) - 1.0) > 1e-9)
         if not bool(bad):
             return
-        if not bool(xp.all(xp.isfinite(arr))):
-            raise InvalidRuleOutput(f"rule {name}: {what} returned non-finite values")
-        if bool(xp.any(illegal & (arr != 0))):
-            raise InvalidRuleOutput(f"rule {name}: {what} returned non-zero values on illegal actions")
-        if bool(xp.any(arr < 0)):
-            raise InvalidRuleOutput(f"rule {name}: {what} returned negative probabilities")
-        raise InvalidRuleOutput(f"rule {name}: {what} returned rows that do not sum to 1")
+        code = (NON_FINITE if not bool(xp.all(xp.isfinite(arr))) else
+                ILLEGAL_NONZERO if bool(xp.any(illegal & (arr != 0))) else
+                NEGATIVE if bool(xp.any(arr < 0)) else NOT_NORMALISED)
+        raise InvalidRuleOutput(f"rule {name}: {what} {describe(code)}")
 
     def _raise_deferred(self) -> None:
         flags = self._cuda.read_flags()
@@ -268,8 +266,4 @@ class CFRSolver:
         bits = int(flags[slot])
         name = getattr(self.rule, "name", type(self.rule).__name__)
         what = _OUTPUTS[slot % 3]
-        problem = next(msg for bit, msg in ((1, "returned non-finite values"),
-                                            (2, "returned non-zero values on illegal actions"),
-                                            (4, "returned negative probabilities"),
-                                            (8, "returned rows that do not sum to 1")) if bits & bit)
-        raise InvalidRuleOutput(f"rule {name}: {what} {problem} (player {slot // 3})")
+        raise InvalidRuleOutput(f"rule {name}: {what} {describe(bits)} (player {slot // 3})")
