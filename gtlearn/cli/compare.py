@@ -63,20 +63,16 @@ def compare(
 
     Each rule runs in its own run directory ``OUT/runs/<rule>/`` (metrics, checkpoints), so an
     interrupted comparison continues with ``--resume`` to the numbers of an uninterrupted one."""
-    import time
-
     from rich.console import Console
-    from rich.table import Table
 
     from games.openspiel import resolve_game_string
     from games.tree import compile_game
     from gtlearn.cli.errors import resumable
     from gtlearn.core.backend import get_xp
-    from gtlearn.core.driver import drive
     from gtlearn.core.io import atomic_write_json
     from gtlearn.core.run import Run
     from gtlearn.plots import plot_curves
-    from gtlearn.progress import compiling, progress
+    from gtlearn.progress import compiling
     from solvers.cfr.factory import make_solver
 
     positive("iterations", iterations)
@@ -102,16 +98,7 @@ def compare(
                       resume=resume and (out / "runs" / _slug(name) / "config.json").exists(), overwrite=overwrite)
             for name in names}
     resumable(out)
-    results: dict[str, dict] = {}
-    for name, solver in solvers.items():
-        t0 = time.perf_counter()
-        with progress(iterations, name, gap_name="exploitability", disable=quiet) as update:
-            update(advance=resumed_iteration(runs[name], iterations))
-            res = drive(solver, iterations, eval_at=grid, run=runs[name], checkpoint_every=max(1, iterations // 50),
-                        on_step=lambda s, rec: update(1, None if rec is None else rec.gap))
-        xs, ys = res.iterations, res.gaps
-        results[name] = {"iterations": xs, "exploitability": ys, "final": ys[-1], "seconds_iterating": res.seconds_stepping,
-                         "seconds_total": time.perf_counter() - t0, "rule": repr(solver.rule)}
+    results = {name: _run_rule(solver, runs[name], iterations, grid, quiet) for name, solver in solvers.items()}
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "results.json", {"game": game_string, "algos": names, "iterations": iterations, "grid": grid,
                                              "metric": "exploitability = NashConv / num_players (average policy)",
@@ -119,12 +106,35 @@ def compare(
     # Exact exploitability can come out as -1e-16 at an equilibrium; the log plot floors it at 1e-16.
     plot = plot_curves({n: (r["iterations"], [max(y, 1e-16) for y in r["exploitability"]]) for n, r in results.items()},
                        out / "plot.png", ylabel="exploitability", title=game_string, logx=True)
+    _print_ranking(game_string, iterations, results)
+    console.print(f"wrote {out / 'results.json'} and {plot}")
+
+
+def _run_rule(solver, run, iterations: int, grid: list[int], quiet: bool) -> dict:
+    """One rule through the driver in its own run directory (continuing its checkpoint)."""
+    import time
+
+    from gtlearn.core.driver import drive
+    from gtlearn.progress import progress
+
+    t0 = time.perf_counter()
+    name = run.config["rule"]
+    with progress(iterations, name, gap_name="exploitability", disable=quiet) as update:
+        update(advance=resumed_iteration(run, iterations))
+        res = drive(solver, iterations, eval_at=grid, run=run, checkpoint_every=max(1, iterations // 50),
+                    on_step=lambda s, rec: update(1, None if rec is None else rec.gap))
+    return {"iterations": res.iterations, "exploitability": res.gaps, "final": res.gaps[-1],
+            "seconds_iterating": res.seconds_stepping, "seconds_total": time.perf_counter() - t0,
+            "rule": repr(solver.rule)}
+
+
+def _print_ranking(game_string: str, iterations: int, results: dict[str, dict]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
     table = Table(title=f"{game_string}: exploitability after {iterations} iterations")
-    table.add_column("rank", justify="right")
-    table.add_column("rule")
-    table.add_column("exploitability", justify="right")
-    table.add_column("seconds", justify="right")
+    for column, justify in (("rank", "right"), ("rule", "left"), ("exploitability", "right"), ("seconds", "right")):
+        table.add_column(column, justify=justify)
     for rank, (name, r) in enumerate(sorted(results.items(), key=lambda kv: kv[1]["final"]), 1):
         table.add_row(str(rank), name, f"{r['final']:.4e}", f"{r['seconds_total']:.2f}")
     Console().print(table)
-    console.print(f"wrote {out / 'results.json'} and {plot}")
