@@ -81,3 +81,11 @@ def positive_number(name: str, value: float, maximum: float = float("inf")) -> f
         bound = "" if maximum == float("inf") else f" and at most {maximum:g}"
         raise GtlearnError(f"--{name} must be a positive finite number{bound}, got {value}")
     return value
+
+
+def check_resume_flags(resume: bool, overwrite: bool, out) -> None:
+    """``--resume`` continues the run in ``--out``; it excludes ``--overwrite`` and needs ``--out``."""
+    if resume and overwrite:
+        raise GtlearnError("--resume and --overwrite exclude each other")
+    if resume and out is None:
+        raise GtlearnError("--resume needs --out, the run directory to continue")

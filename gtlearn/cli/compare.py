@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from gtlearn.cli.common import check_writable, default_out, positive, resumed_iteration
+from gtlearn.cli.common import check_resume_flags, check_writable, default_out, positive, resumed_iteration
 from gtlearn.core.errors import GtlearnError
 
 DEFAULT_ALGOS = "cfr,cfr+,lcfr,dcfr,pcfr+,pdcfr+,hs-pcfr+,vad-cfr,aod-cfr"
@@ -77,10 +77,7 @@ def compare(
 
     positive("iterations", iterations)
     positive("points", points, allow_zero=True)
-    if resume and overwrite:
-        raise GtlearnError("--resume and --overwrite exclude each other")
-    if resume and out is None:
-        raise GtlearnError("--resume needs --out, the comparison directory to continue")
+    check_resume_flags(resume, overwrite, out)
     get_xp(device)
     names = parse_algos(algos)
     game_string = resolve_game_string(game)

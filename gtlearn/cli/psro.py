@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from gtlearn.cli.common import check_writable, default_out, parse_params, positive, resumed_iteration
+from gtlearn.cli.common import check_resume_flags, check_writable, default_out, parse_params, positive, resumed_iteration
 
 
 def psro(
@@ -39,20 +39,14 @@ def psro(
     from gtlearn.cli.errors import resumable
     from gtlearn.core.backend import get_xp
     from gtlearn.core.driver import drive
-    from gtlearn.core.errors import GtlearnError
-    from gtlearn.core.io import atomic_save_npz
     from gtlearn.core.run import Run
     from gtlearn.plots import plot_run
     from gtlearn.progress import compiling, progress
-    from solvers.policy_io import save_policy
     from solvers.psro import PSROConfig, PSROSolver
 
     positive("iterations", iterations)
     positive("checkpoint-every", checkpoint_every)
-    if resume and overwrite:
-        raise GtlearnError("--resume and --overwrite exclude each other")
-    if resume and out is None:
-        raise GtlearnError("--resume needs --out, the run directory to continue")
+    check_resume_flags(resume, overwrite, out)
     get_xp(device)
     np.random.seed(seed)
     game_string = resolve_game_string(game)
@@ -81,11 +75,20 @@ def psro(
         drive(solver, iterations, run=run, log_initial=True, checkpoint_every=checkpoint_every,
               on_step=lambda s, rec: update(1, rec.gap))
     seconds = time.perf_counter() - t0
-    save_policy(run.path("policy.npz"), tree, solver.average_policy(), iteration=solver.iteration)
-    atomic_save_npz(run.path("populations.npz"),
-                    **{f"policies_{p}": solver.policies[p] for p in range(tree.num_players)},
-                    **{f"meta_game_{p}": solver.meta_game.tensors[p] for p in range(tree.num_players)},
-                    **{f"eval_profile_{p}": solver.eval_profile[p] for p in range(tree.num_players)})
+    _save_outputs(run, tree, solver)
     plot = plot_run(run.dir, title=f"{label} on {game_string}")
     console.print(f"exploitability after {solver.iteration} PSRO iterations: [bold]{solver.gap().gap:.6e}[/]  ({seconds:.2f}s)")
     console.print(f"run: {run.dir}  (metrics.jsonl, checkpoint.npz, policy.npz, populations.npz, {plot.name})")
+
+
+def _save_outputs(run, tree, solver) -> None:
+    """policy.npz (the evaluation profile) and populations.npz (populations, meta-game, profile)."""
+    from gtlearn.core.io import atomic_save_npz
+    from solvers.policy_io import save_policy
+
+    save_policy(run.path("policy.npz"), tree, solver.average_policy(), iteration=solver.iteration)
+    n = tree.num_players
+    atomic_save_npz(run.path("populations.npz"),
+                    **{f"policies_{p}": solver.policies[p] for p in range(n)},
+                    **{f"meta_game_{p}": solver.meta_game.tensors[p] for p in range(n)},
+                    **{f"eval_profile_{p}": solver.eval_profile[p] for p in range(n)})
