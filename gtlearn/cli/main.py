@@ -30,6 +30,7 @@ def _register() -> None:
     from gtlearn.cli import evolve as evolve_cmd
     from gtlearn.cli import games as games_cmd
     from gtlearn.cli import psro as psro_cmd
+    from gtlearn.cli import report as report_cmd
     from gtlearn.cli import solve as solve_cmd
     from gtlearn.cli import werewolf as werewolf_cmd
 
@@ -39,6 +40,7 @@ def _register() -> None:
     app.add_typer(evolve_cmd.app, name="evolve")
     app.command("games")(games_cmd.games)
     app.command("psro")(psro_cmd.psro)
+    app.command("report")(report_cmd.report)
     app.command("solve")(solve_cmd.solve)
     app.add_typer(werewolf_cmd.app, name="werewolf")
 

@@ -1,7 +1,6 @@
-"""Reports of program-search campaigns (interface layer): the files a campaign leaves in its run
-directory (best program, its diff from the seed, score table, summary, lineage plot), rendered
-from the read-only views of :mod:`evolve.report` (docs/evolve.md, Outputs, replay and
-distillation)."""
+"""The files a program-search campaign leaves in its run directory (best program, its diff from
+the seed, score table, summary, lineage plot), rendered from the read-only views of
+:mod:`evolve.report` (docs/evolve.md, Outputs, replay and distillation)."""
 
 from __future__ import annotations
 
