@@ -8,9 +8,10 @@ os.environ.setdefault("GTLEARN_CACHE", os.path.join(os.path.dirname(__file__), "
 
 
 def pytest_terminal_summary(terminalreporter):
-    """Report how many argument vectors the CLI fuzz test (tests/test_cli_fuzz.py) ran."""
+    """Report how many argument vectors the CLI fuzz tests (tests/test_cli_fuzz*.py) ran."""
     import sys
 
-    fuzz = sys.modules.get("test_cli_fuzz")
-    if fuzz is not None and fuzz.CASES_RUN:
-        terminalreporter.write_line(f"CLI fuzz: {len(fuzz.CASES_RUN)} argument vectors, each exit 2 with one error line")
+    cases = [case for name in ("test_cli_fuzz", "test_cli_fuzz_alignment") if name in sys.modules
+             for case in getattr(sys.modules[name], "CASES_RUN", [])]
+    if cases:
+        terminalreporter.write_line(f"CLI fuzz: {len(cases)} argument vectors, each exit 2 with one error line")

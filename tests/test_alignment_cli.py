@@ -57,12 +57,71 @@ def test_every_algorithm_runs(tmp_path, args):
     (["--algo", "apo", "--alpha", "1.5"], "alpha"),
     (["--param", "bogus=1"], "unknown parameter"),
     (["--mode", "noisy"], "--mode"),
+    # each of these was a traceback, a silently ignored option, a hang or nonsense numbers
+    (["--seed", "-1"], "--seed must be non-negative"),
+    (["--game", "cyclic:5,seed=-1"], "option 'seed'"),
+    (["--game", "cyclic:100000"], "at most 3,162"),
+    (["--game", "random:5,contexts=1e9"], "the limit is"),
+    (["--mode", "sampled", "--samples", "1000000000"], "labels per round"),
+    (["--algo", "inpo", "--param", "eta=abc"], "eta must be a finite number"),
+    (["--algo", "sppo", "--param", "eta=inf"], "eta must be a finite number"),
+    (["--algo", "dpo", "--param", "newton_steps=1.5"], "newton_steps must be an integer"),
+    (["--algo", "fdpg", "--param", "proposal_interval=0"], "proposal_interval must be positive"),
+    (["--beta", "1e-9"], "--beta must be in"),
+    (["--beta", "1e300"], "--beta must be in"),
+    (["--param", "beta=1e-9"], "--beta must be in"),
+    (["--divergence", "kl"], "applies to --algo fdpg only"),
+    (["--algo", "omd", "--eta", "0.5", "--param", "eta=0.4"], "both given"),
+    (["--game", "nowhere.npz"], "no preference game file"),
+    (["--out", "/etc/passwd/run"], "cannot write to"),
+    (["--resume"], "without --resume to start it"),
 ])
 def test_user_errors_exit_2_with_one_line(tmp_path, capsys, args, message):
-    rc = main(["align", "tabular", "--iterations", "5", "--out", str(tmp_path / "x"), "-q", *args])
+    out = [] if "--out" in args else ["--out", str(tmp_path / "x")]
+    rc = main(["align", "tabular", "--iterations", "5", *out, "-q", *args])
     err = capsys.readouterr().err.strip()
     assert rc == 2
     assert message in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "x").exists()
+
+
+def test_a_broken_game_file_is_one_line(tmp_path, capsys):
+    for name, data in (("empty.npz", b""), ("text.npz", b"not a zip"), ("list.json", b"[1, 2]"), ("bad.json", b"{")):
+        (tmp_path / name).write_bytes(data)
+        assert main(["align", "tabular", "-q", "--game", str(tmp_path / name), "--out", str(tmp_path / "x")]) == 2
+        err = capsys.readouterr().err.strip()
+        assert "is not a preference game file" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "x").exists()
+
+
+def test_a_crashed_run_continues_with_resume(tmp_path, capsys, monkeypatch):
+    from alignment.tabular import NashMP
+
+    base = ["align", "tabular", "-q", "--mode", "sampled", "--game", "random:5,contexts=2", "-n", "12"]
+    straight, crashed = tmp_path / "straight", tmp_path / "crashed"
+    assert main([*base, "--out", str(straight)]) == 0
+    real = NashMP.step
+
+    def crash_at_7(self):
+        if self.iteration == 7:
+            raise RuntimeError("simulated crash")
+        real(self)
+
+    monkeypatch.setenv("GTLEARN_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(NashMP, "step", crash_at_7)
+    assert main([*base, "--out", str(crashed)]) == 1  # an internal error, its traceback saved
+    monkeypatch.setattr(NashMP, "step", real)
+    capsys.readouterr()
+    assert main([*base, "--out", str(crashed)]) == 2
+    assert "pass --resume to continue it" in capsys.readouterr().err
+    assert main([*base, "--out", str(crashed), "--resume"]) == 0
+
+    def rows(path):
+        return [{k: v for k, v in r.items() if k != "wall_time"} for r in _rows(path)]
+
+    assert rows(crashed) == rows(straight) and len(rows(crashed)) == 13
+    with np.load(straight / "policy.npz") as a, np.load(crashed / "policy.npz") as b:
+        assert all(np.array_equal(a[k], b[k]) for k in a.files)
 
 
 @pytest.mark.parametrize("args", [

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import socket
+import sys
 from dataclasses import asdict
 
 import numpy as np
@@ -150,3 +151,84 @@ def test_cli_verbs(offline_run, capsys, tmp_path):
 def test_cpu_preset_three_iterations(tmp_path, no_network):
     summaries = LSPOTrainer(LSPOConfig.preset("cpu"), tmp_path / "run", log=None).train()
     assert len(summaries) == 3
+
+
+def _one_error(capsys) -> str:
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    return lines[0]
+
+
+TINY = ["werewolf", "train", "--preset", "ci", "-n", "1", "--games", "2", "--traversals", "10"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--utility", "nope"], "unknown CFR utility"),
+    (["--embedder", "nope"], "unknown embedder"),
+    (["--seed", "50000"], "--seed must be at most"),  # k-means takes 32-bit seeds
+    (["--lora"], "policy hf only"),
+    (["--policy", "hf", "--model-path", "/nonexistent"], "no local causal LM"),
+])
+def test_train_checks_every_option_before_self_play(tmp_path, capsys, args, message):
+    from gtlearn.cli import main
+
+    out = tmp_path / "run"
+    assert main([*TINY, *args, "--out", str(out)]) == 2
+    assert message in _one_error(capsys)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("args, module, extra", [
+    (TINY, "sklearn", "lspo"),
+    (["werewolf", "rpsls", "-n", "1", "--turns", "5"], "sklearn", "lspo"),
+    ([*TINY, "--embedder", "tfidf"], "sklearn", "lspo"),
+    (["werewolf", "rpsls", "--embedder", "minilm"], "sentence_transformers", "minilm"),
+    ([*TINY, "--policy", "hf", "--model-path", "/nonexistent"], "trl", "llm"),
+])
+def test_a_missing_extra_is_one_line_naming_it(tmp_path, capsys, monkeypatch, args, module, extra):
+    from gtlearn.cli import main
+
+    monkeypatch.setitem(sys.modules, module, None)  # importlib.util.find_spec now reports it missing
+    out = tmp_path / "run"
+    assert main([*args, *(["--out", str(out)] if args[1] == "train" else [])]) == 2
+    assert f"pip install 'gtlearn[{extra}]'" in _one_error(capsys)
+    assert not out.exists()
+
+
+def test_resume_with_fewer_iterations_is_an_error(offline_run, tmp_path, capsys):
+    from gtlearn.cli import main
+
+    out, _, _ = offline_run
+    copy = tmp_path / "run"
+    shutil.copytree(out, copy)
+    before = (copy / "config.json").read_text()
+    assert main(["werewolf", "train", "--preset", "ci", "--traversals", "150", "-n", "2", "--out", str(copy),
+                 "--resume"]) == 2
+    assert "already holds 3 finished iterations" in _one_error(capsys)
+    assert (copy / "config.json").read_text() == before
+    assert main(["werewolf", "train", "-n", "2", "--out", str(tmp_path / "none"), "--resume"]) == 2
+    assert "without --resume" in _one_error(capsys) and not (tmp_path / "none").exists()
+
+
+def test_a_crashed_run_continues_with_resume(tmp_path, capsys, monkeypatch):
+    from gtlearn.cli import main
+
+    out = tmp_path / "run"
+    real = LSPOTrainer._dpo
+
+    def crash_in_iteration_2(self, it, *args):
+        if it == 2:
+            raise RuntimeError("simulated crash")
+        return real(self, it, *args)
+
+    monkeypatch.setenv("GTLEARN_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(LSPOTrainer, "_dpo", crash_in_iteration_2)
+    args = [*TINY[:4], "-n", "2", *TINY[6:], "--out", str(out)]
+    assert main(args) == 1  # an internal error, its traceback saved
+    monkeypatch.setattr(LSPOTrainer, "_dpo", real)
+    capsys.readouterr()
+    assert main(args) == 2 and "pass --resume to continue it" in _one_error(capsys)
+    assert main([*args, "--resume"]) == 0
+    assert "iteration 1: already done, loaded" in capsys.readouterr().err
+    assert [r["iteration"] for r in read_metrics(out / "metrics.jsonl")] == [1, 2]

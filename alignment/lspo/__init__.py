@@ -8,7 +8,8 @@ parsing and fallback, the play-time LSPO agent), ``policies/template.py`` (offli
 policy), ``policies/hf.py`` (Hugging Face LM + TRL DPO), ``embed`` (hashing / TF-IDF / MiniLM),
 ``cluster`` (latent space), ``selfplay``, ``abstraction`` (the abstracted game, public labels,
 the CFR actor), ``infostates`` (the tabular information-state keys), ``mccfr`` (the solver),
-``cfr_policy`` (its output tables), ``preferences``, ``loop`` (the iteration, a run directory),
+``cfr_policy`` (its output tables), ``preferences``, ``config`` (the settings, presets and the
+checks made before a run), ``loop`` (the iteration, a run directory),
 ``evaluate`` (win rates with 95% intervals), ``rpsls`` (toy check).
 
 Documented choices and deviations (where the paper is silent or differs; docs/lspo.md):

@@ -22,7 +22,7 @@ import numpy as np
 
 from alignment.lspo.cluster import LatentSpace
 from alignment.lspo.infostates import view_from_info
-from games.werewolf.rules import WerewolfConfig
+from games.werewolf.rules import ROLES, WerewolfConfig
 
 
 @dataclass
@@ -43,7 +43,16 @@ class AbstractWerewolf:
 
 
 def abstract_game(latent: LatentSpace, config: WerewolfConfig | None = None) -> AbstractWerewolf:
-    return AbstractWerewolf(ks=dict(latent.ks), emission=dict(latent.emission), config=config or WerewolfConfig())
+    """The abstracted game of a latent space. A role that never spoke in the iteration's
+    self-play (possible with a handful of games: its players died first) has no clusters; it
+    gets one latent strategy that emits a uniformly drawn public label (documented choice), so
+    the solver can still reach its discussion turns."""
+    ks, emission = dict(latent.ks), dict(latent.emission)
+    labels = len(latent.public_centroids)
+    for role in ROLES:
+        if role not in ks:
+            ks[role], emission[role] = 1, np.full((1, labels), 1.0 / labels)
+    return AbstractWerewolf(ks=ks, emission=emission, config=config or WerewolfConfig())
 
 
 class PublicLabeler:

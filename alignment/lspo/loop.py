@@ -17,8 +17,10 @@ tables ``solver.npz``, ``prefs.jsonl``, the policy (``template_logits.json`` or 
 ``config.json`` holds the :class:`LSPOConfig` and ``metrics.jsonl`` one record per finished
 iteration (the MCCFR solver's approximate gap, ``avg_regret_per_infoset``, and the iteration's
 counts). A rerun with ``resume=True`` (the Run's resume: same config, ``iterations`` may grow)
-skips finished iterations; the resume granularity is one iteration, not one stage (documented
-deviation). Seeds derive from ``(seed, iteration, stage)``.
+skips finished iterations and redoes an unfinished one from an emptied ``iter_<k>/``; the resume
+granularity is one iteration, not one stage (documented deviation). Seeds derive from
+``(seed, iteration, stage)``, so a run stopped anywhere (even by kill -9) and resumed ends with
+the same files as one run in one go.
 
 Deviations (documented): the solver is tabular external-sampling MCCFR instead of the paper's
 Deep CFR; the template policy's DPO uses learning rate 0.1;
@@ -28,8 +30,10 @@ the discussion record of the abstracted game is a public label (see ``cluster.py
 from __future__ import annotations
 
 import json
+import re
+import shutil
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -37,7 +41,8 @@ import numpy as np
 from alignment.lspo.abstraction import CFRActor, PublicLabeler, abstract_game
 from alignment.lspo.agents import LanguageAgent
 from alignment.lspo.cfr_policy import MCCFRPolicy
-from alignment.lspo.cluster import BASE_K, LatentSpace, cluster_schedule, fit_latent_space
+from alignment.lspo.cluster import LatentSpace, cluster_schedule, fit_latent_space
+from alignment.lspo.config import LLM_MODULES, LSPOConfig, require, require_embedder, stage_seed
 from alignment.lspo.embed import CachedEmbedder, load_embedder, make_embedder
 from alignment.lspo.mccfr import MCCFRConfig, MCCFRSolver
 from alignment.lspo.policies.template import TemplatePolicy
@@ -48,71 +53,6 @@ from gtlearn.core.errors import GtlearnError
 from gtlearn.core.io import atomic_write_bytes, atomic_write_json
 from gtlearn.core.metrics import Metrics
 from gtlearn.core.run import Run
-
-PRESETS = {
-    # CI smoke: 3 iterations of 40 games.
-    "ci": {"games": 40, "traversals": 600},
-    # The CPU offline preset: 200 games per iteration.
-    "cpu": {"games": 200, "traversals": 4000},
-    # The paper's data volume.
-    "paper": {"games": 1000, "traversals": 20000},
-}
-
-
-@dataclass
-class LSPOConfig:
-    iterations: int = 3
-    games: int = 200
-    candidates: int = 3
-    embedder: str = "hashing"  # auto | minilm | tfidf | hashing
-    base_k: dict = field(default_factory=lambda: dict(BASE_K))
-    k_public: int | None = None
-    kmeans_weighted: bool = False
-    solver: str = "mccfr"
-    traversals: int = 4000
-    utility: str = "shaped"
-    actions_from: str = "cfr"  # who takes secret/vote actions in self-play from iteration 2
-    delta: float = 0.0
-    beta: float = 0.1
-    learning_rate: float | None = None  # None: 0.1 for the template policy, 1e-6 for hf
-    epochs: int = 2
-    batch_size: int = 64
-    policy: str = "template"  # template | hf
-    model_path: str | None = None
-    lora: bool = False
-    dpo_max_length: int = 512  # hf: prompt + completion tokens kept by TRL
-    seed: int = 0
-
-    @classmethod
-    def preset(cls, name: str, **overrides) -> LSPOConfig:
-        if name not in PRESETS:
-            raise GtlearnError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
-        return cls(**{**PRESETS[name], **{k: v for k, v in overrides.items() if v is not None}})
-
-    def validate(self, have_policy: bool = False) -> None:
-        if self.iterations < 1:
-            raise GtlearnError("iterations must be at least 1")
-        if self.games < 1:
-            raise GtlearnError("games must be at least 1")
-        if self.candidates < 2:
-            raise GtlearnError("candidates must be at least 2 (pairs need two candidates)")
-        if self.solver != "mccfr":
-            raise GtlearnError(f"solver {self.solver!r} is not available; the implemented solver is mccfr")
-        if self.policy not in ("template", "hf"):
-            raise GtlearnError(f"unknown policy {self.policy!r}; use template or hf")
-        if self.policy == "hf" and not self.model_path and not have_policy:
-            raise GtlearnError("policy hf needs --model-path to a local causal LM")
-        if self.actions_from not in ("cfr", "policy"):
-            raise GtlearnError(f"unknown actions_from {self.actions_from!r}; use cfr or policy")
-
-    def lr(self) -> float:
-        if self.learning_rate is not None:
-            return self.learning_rate
-        return 0.1 if self.policy == "template" else 1e-6
-
-
-def stage_seed(seed: int, iteration: int, stage: int) -> int:
-    return (seed * 1000 + iteration) * 100 + stage
 
 
 @dataclass
@@ -155,10 +95,44 @@ def load_policy(config: LSPOConfig, directory: Path):
     return HFPolicy.from_path(str(directory / "policy"))
 
 
+def read_config(run_dir: str | Path) -> LSPOConfig:
+    """The :class:`LSPOConfig` of the run in ``run_dir``; one-line error when there is none."""
+    path = Path(run_dir) / "config.json"
+    if not path.is_file():
+        raise GtlearnError(f"{run_dir} is not an LSPO run directory (no config.json)")
+    try:
+        return LSPOConfig(**json.loads(path.read_text()))
+    except (ValueError, TypeError) as exc:
+        raise GtlearnError(f"{path} is not an LSPO run config ({exc})") from None
+
+
+def finished_iterations(run_dir: str | Path) -> list[int]:
+    """The iterations of the run in ``run_dir`` that finished (their ``done.json`` written)."""
+    found = (re.fullmatch(r"iter_(\d+)", p.name) for p in Path(run_dir).glob("iter_*"))
+    return sorted(int(m[1]) for m in found if m and (Path(run_dir) / m[0] / "done.json").is_file())
+
+
+def check_iteration(run_dir: str | Path, iteration: int) -> None:
+    """Iteration ``iteration`` of the run in ``run_dir`` is finished and the packages its agent
+    needs (embedder, LM policy) are installed, so loading it cannot fail half-way."""
+    cfg = read_config(run_dir)
+    d = Path(run_dir) / f"iter_{iteration}"
+    if iteration not in finished_iterations(run_dir):
+        raise GtlearnError(f"{d} holds no finished LSPO iteration")
+    try:
+        kind = json.loads((d / "latent.json").read_text()).get("embedder", {}).get("name", cfg.embedder)
+    except (OSError, ValueError, AttributeError) as exc:
+        raise GtlearnError(f"{d}/latent.json is unreadable ({exc}); delete {d}/done.json and resume the run "
+                           "to redo the iteration") from None
+    require_embedder(kind)
+    if cfg.policy == "hf":
+        require(LLM_MODULES, "llm", "an LSPO agent with an hf policy")
+
+
 def load_iteration(run_dir: str | Path, iteration: int) -> IterationArtifacts:
     """Reload a finished iteration (policy after its DPO step, latent space, CFR policy)."""
     run_dir = Path(run_dir)
-    cfg = LSPOConfig(**json.loads((run_dir / "config.json").read_text()))
+    cfg = read_config(run_dir)
     d = run_dir / f"iter_{iteration}"
     if not (d / "done.json").exists():
         raise GtlearnError(f"{d} holds no finished LSPO iteration")
@@ -185,10 +159,14 @@ class LSPOTrainer:
         self.dir = Path(out_dir)
         self.hf_policy = hf_policy
         self.log = log or (lambda *a, **k: None)
+        if resume:
+            if not (self.dir / "config.json").is_file():
+                raise GtlearnError(f"cannot resume: {self.dir} holds no LSPO run; start it without --resume")
+            if self._finished() > config.iterations:
+                raise GtlearnError(f"{self.dir} already holds {self._finished()} finished iterations; ask for at "
+                                   f"least that many to continue it ({config.iterations} given)")
         self.run = Run(self.dir, asdict(config), resume=resume, overwrite=overwrite)
         if overwrite:
-            import shutil
-
             for sub in self.dir.glob("iter_*"):
                 shutil.rmtree(sub)
 
@@ -224,7 +202,9 @@ class LSPOTrainer:
         """One LSPO iteration in ``iter_<it>/``; the metric record is logged before ``done.json``
         so that a finished iteration always has its record."""
         d = self.dir / f"iter_{it}"
-        d.mkdir(parents=True, exist_ok=True)
+        if d.exists():  # left by a run stopped inside this iteration (temp files included): redo it clean
+            shutil.rmtree(d)
+        d.mkdir(parents=True)
         summary: dict = {"iteration": it}
         times: dict[str, float] = {}
         cpu0 = time.process_time()

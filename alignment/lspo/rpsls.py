@@ -34,7 +34,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from alignment.lspo.cluster import kmeans, nearest
+from alignment.lspo.config import require, require_embedder
 from alignment.lspo.embed import make_embedder
+from gtlearn.core.errors import GtlearnError
 
 THROWS = ("rock", "paper", "scissors", "lizard", "spock")
 # BEATS[a] = the throws that a beats.
@@ -53,6 +55,9 @@ CARRIERS = (
     "My throw: {t}. I throw {t}!",
 )
 INITIAL_PROBS = (0.53, 0.29, 0.14, 0.02, 0.02)
+MAX_TURNS = 10**6  # three statements per turn are kept in memory
+MAX_ITERATIONS = 99
+MAX_SEED = (2**32 - 1 - MAX_ITERATIONS) // 100  # k-means seeds are seed·100 + iteration: 32 bits
 
 
 def payoff_matrix() -> np.ndarray:
@@ -122,6 +127,23 @@ class RPSLSConfig:
     delta: float = 1e-3  # gaps closer than this are ties (CFR+ leaves ~1e-5 noise on equal values)
     seed: int = 0
 
+    def validate(self) -> None:
+        """Ranges and packages, checked before the first iteration (one-line errors)."""
+        bounds = {"iterations": (1, MAX_ITERATIONS), "turns": (1, MAX_TURNS), "candidates": (2, len(THROWS)),
+                  "base_k": (1, 1000), "cfr_iterations": (1, 10**9), "epochs": (1, 10**9),
+                  "batch_size": (1, 10**9), "seed": (0, MAX_SEED)}
+        for name, (low, high) in bounds.items():
+            value = getattr(self, name)
+            if not (isinstance(value, int) and not isinstance(value, bool) and low <= value <= high):
+                raise GtlearnError(f"{name} must be an integer in [{low}, {high:,}], got {value!r}")
+        for name, sign in (("beta", "positive"), ("learning_rate", "positive"), ("delta", "non-negative")):
+            value = getattr(self, name)
+            number = isinstance(value, (int, float)) and not isinstance(value, bool) and bool(np.isfinite(value))
+            if not (number and (value > 0 or (sign == "non-negative" and value == 0))):
+                raise GtlearnError(f"{name} must be a {sign} finite number, got {value!r}")
+        require(("sklearn",), "lspo", "the RPSLS check (k-means)")
+        require_embedder(self.embedder)
+
 
 @dataclass
 class RPSLSIteration:
@@ -175,6 +197,7 @@ def _pairs(turns: list[list[str]], labels: np.ndarray, throws: np.ndarray, gap: 
 def run_rpsls(config: RPSLSConfig | None = None) -> list[RPSLSIteration]:
     """The toy check's iterations (module docstring)."""
     cfg = config or RPSLSConfig()
+    cfg.validate()
     rng = random.Random(cfg.seed)
     a = payoff_matrix()
     logits = np.log(np.asarray(INITIAL_PROBS))

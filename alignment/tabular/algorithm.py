@@ -16,7 +16,8 @@ update has no KL-to-reference term (``gap_name = "exploitability"``).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import typing
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -36,6 +37,36 @@ class TabularConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+MAX_STEPS = 10**9  # inner iteration counts (Newton, loss fits): anything larger is a typo
+
+
+def check_field_types(config: Any, owner: str) -> None:
+    """Each field of the dataclass ``config`` holds a value of its annotated type: ``float``
+    fields a finite int or float, ``int`` fields an int, ``str`` and ``bool`` fields their own
+    type, ``X | None`` fields also None. Config values can come from ``--param name=value``,
+    so a string where a number belongs must be a one-line error, not a TypeError mid-run."""
+    hints = typing.get_type_hints(type(config))
+    for f in fields(config):
+        value = getattr(config, f.name)
+        kinds = typing.get_args(hints[f.name]) or (hints[f.name],)
+        if value is None and type(None) in kinds:
+            continue
+        if float in kinds:
+            ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool) \
+                and bool(np.isfinite(value))
+            want = "a finite number"
+        elif int in kinds:
+            ok = isinstance(value, (int, np.integer)) and not isinstance(value, bool) and 0 <= value <= MAX_STEPS
+            want = f"an integer in [0, {MAX_STEPS:,}]"
+        elif bool in kinds or str in kinds:
+            ok = isinstance(value, tuple(k for k in kinds if k in (bool, str)))
+            want = "true or false" if bool in kinds else "a string"
+        else:
+            continue
+        if not ok:
+            raise GtlearnError(f"{owner}: {f.name} must be {want}, got {value!r}")
 
 
 class TabularAlgorithm:
@@ -61,9 +92,18 @@ class TabularAlgorithm:
 
     # -- overridable -------------------------------------------------------------------------
     def _validate(self) -> None:
+        """Every config field has its declared type (numbers finite); subclasses add ranges."""
+        check_field_types(self.config, self.name)
         beta = getattr(self.config, "beta", None)
-        if beta is not None and not (np.isfinite(beta) and beta > 0):
+        if beta is not None and not beta > 0:
             raise GtlearnError(f"beta must be a positive finite number, got {beta}")
+
+    def _require_positive(self, *names: str) -> None:
+        """The config fields ``names`` (already type-checked) are > 0."""
+        for name in names:
+            value = getattr(self.config, name)
+            if value is not None and not value > 0:
+                raise GtlearnError(f"{self.name}: {name} must be positive, got {value}")
 
     def _update(self) -> np.ndarray:  # pragma: no cover - abstract
         raise NotImplementedError

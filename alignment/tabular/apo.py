@@ -49,6 +49,7 @@ class APO(TabularAlgorithm):
     def _validate(self) -> None:
         super()._validate()
         c = self.config
+        self._require_positive("sppo_eta", "newton_steps")
         if not 0 <= c.alpha < 1:
             raise GtlearnError(f"APO momentum alpha must be in [0, 1), got {c.alpha}")
         if c.inner not in ("dpo", "sppo"):

@@ -90,6 +90,10 @@ class IterativeDPO(TabularAlgorithm):
     config_class = DPOConfig
     gap_name = "exploitability"  # the reference moves with π_t: no fixed KL-to-reference term
 
+    def _validate(self) -> None:
+        super()._validate()
+        self._require_positive("newton_steps")
+
     def _update(self) -> np.ndarray:
         P = self.source.pair_matrix()
         return dpo_population_step(self.log_pi, P, self.beta, self.config.newton_steps)

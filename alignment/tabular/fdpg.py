@@ -88,8 +88,7 @@ class FDPG(TabularAlgorithm):
             raise GtlearnError(f"unknown f-DPG target {c.target!r}; use {', '.join(TARGETS)}")
         if c.proposal not in ("online", "offline"):
             raise GtlearnError(f"unknown proposal {c.proposal!r}; use online or offline")
-        if not c.learning_rate > 0:
-            raise GtlearnError(f"learning_rate must be positive, got {c.learning_rate}")
+        self._require_positive("learning_rate", "baseline_window", "proposal_interval")
 
     @property
     def z_hat(self) -> np.ndarray:

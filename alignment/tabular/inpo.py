@@ -101,6 +101,7 @@ class INPO(TabularAlgorithm):
     def _validate(self) -> None:
         super()._validate()
         c = self.config
+        self._require_positive("eta", "loss_steps")
         if c.schedule not in ("decreasing", "constant"):
             raise GtlearnError(f"unknown INPO schedule {c.schedule!r}; use decreasing or constant")
         if c.fit not in ("closed_form", "loss"):

@@ -27,6 +27,9 @@ from games.preference import PreferenceGame
 from gtlearn.core.errors import GtlearnError
 
 MODES = ("exact", "sampled")
+# Sampled mode draws up to contexts·n²/2·samples labels in one round (a pair matrix); past this
+# many the arrays of one round need gigabytes.
+MAX_LABELS_PER_ROUND = 10**7
 
 
 def log_normalize(logits: np.ndarray) -> np.ndarray:
@@ -51,8 +54,15 @@ class PreferenceSource:
     def __init__(self, game: PreferenceGame, mode: str = "exact", samples: int = 64, seed: int = 0) -> None:
         if mode not in MODES:
             raise GtlearnError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
-        if int(samples) != samples or samples < 1:
+        if isinstance(samples, bool) or int(samples) != samples or samples < 1:
             raise GtlearnError(f"samples must be a positive integer, got {samples}")
+        if isinstance(seed, bool) or int(seed) != seed or seed < 0:
+            raise GtlearnError(f"seed must be a non-negative integer, got {seed}")
+        X, n = game.num_contexts, game.num_responses
+        labels = X * max(n, n * (n - 1) // 2) * int(samples)
+        if mode == "sampled" and labels > MAX_LABELS_PER_ROUND:
+            raise GtlearnError(f"{samples:,} samples on {X:,} context(s) x {n:,} responses draw up to {labels:.1e} "
+                               f"labels per round; the limit is {MAX_LABELS_PER_ROUND:.0e}")
         self.game = game
         self.mode = mode
         self.samples = int(samples)

@@ -10,6 +10,7 @@ Y = {0..n-1} per context, a preference tensor ``P[x, y, y'] = P(y ≻ y' | x)`` 
 from __future__ import annotations
 
 import json
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -116,19 +117,22 @@ class PreferenceGame:
     @classmethod
     def load(cls, path: str | Path) -> "PreferenceGame":
         path = Path(path)
-        if not path.exists():
+        if not path.is_file():
             raise GtlearnError(f"no preference game file at {path}")
         try:
             if path.suffix == ".json":
                 d = json.loads(path.read_text())
+                if not isinstance(d, dict):
+                    raise ValueError("not a JSON object")
                 return cls(P=np.array(d["P"]), ref=np.array(d["ref"]), rho=np.array(d["rho"]),
                            responses=d.get("responses"), name=d.get("name", path.stem))
             with np.load(path, allow_pickle=False) as data:
                 meta = json.loads(str(data["meta"])) if "meta" in data.files else {}
                 return cls(P=data["P"], ref=data["ref"], rho=data["rho"] if "rho" in data.files else None,
                            responses=meta.get("responses"), name=meta.get("name", path.stem))
-        except (KeyError, ValueError, json.JSONDecodeError) as exc:
-            raise GtlearnError(f"{path} is not a preference game file ({exc})") from None
+        except (KeyError, ValueError, TypeError, EOFError, OSError, zipfile.BadZipFile) as exc:
+            # a truncated, foreign or unreadable file: one line, whatever numpy / json raised
+            raise GtlearnError(f"{path} is not a preference game file ({type(exc).__name__}: {exc})") from None
 
 
 @dataclass

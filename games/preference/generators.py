@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
 import numpy as np
@@ -113,6 +114,11 @@ def mixture(games: Sequence[PreferenceGame], weights: Sequence[float] | None = N
 
 
 GAME_KINDS = ("cyclic", "random", "tournament", "bt", "mixture")
+_ALIASES = {"rps": "cyclic", "mix": "mixture", "bradley_terry": "bt", "random_intransitive": "random"}
+_OPTIONS = ("contexts", "seed", "ref", "strength", "scale", "weight")
+# A game string asks for contexts·n² preference entries; past this many (80 MB of float64, and
+# the equilibrium solver and sampled labels multiply it) it is a typo, not an experiment.
+MAX_ENTRIES = 10**7
 
 
 def make_game(spec: str) -> PreferenceGame:
@@ -122,51 +128,86 @@ def make_game(spec: str) -> PreferenceGame:
     (½ cyclic + ½ Bradley–Terry, alias ``mix``). Keys: ``contexts``, ``seed``, ``ref`` (a
     Dirichlet concentration for the reference; uniform if absent), ``strength`` (cyclic),
     ``scale`` (bt) and ``weight`` (mixture: weight of the cyclic part). Example:
-    ``"random:8,contexts=4,seed=3,ref=0.5"``.
+    ``"random:8,contexts=4,seed=3,ref=0.5"``. Every malformed or out-of-range part, and a
+    game of more than :data:`MAX_ENTRIES` preference entries, is a one-line
+    :class:`~gtlearn.core.errors.GtlearnError` raised before anything is allocated.
     """
     if not isinstance(spec, str) or not spec.strip():
         raise GtlearnError("empty game string; try cyclic:5, random:8 or bt:6")
     spec = spec.strip()
     if spec.endswith((".npz", ".json")):
         return PreferenceGame.load(spec)
-    head, _, rest = spec.partition(",")
-    kind, _, n_str = head.partition(":")
-    kind = {"rps": "cyclic", "mix": "mixture", "bradley_terry": "bt", "random_intransitive": "random"}.get(kind, kind)
-    if kind not in GAME_KINDS:
-        raise GtlearnError(f"unknown preference game {kind!r}; known: {', '.join(GAME_KINDS)} (e.g. cyclic:5)")
-    try:
-        n = int(n_str) if n_str else 5
-    except ValueError:
-        raise GtlearnError(f"bad number of responses {n_str!r} in game string {spec!r}") from None
-    opts: dict[str, float] = {}
-    for item in filter(None, rest.split(",")):
-        key, eq, val = item.partition("=")
-        if not eq:
-            raise GtlearnError(f"bad option {item!r} in game string {spec!r}; expected key=value")
-        try:
-            opts[key.strip()] = float(val)
-        except ValueError:
-            raise GtlearnError(f"option {key!r} in game string {spec!r} must be a number") from None
-    allowed = {"contexts", "seed", "ref", "strength", "scale", "weight"}
-    unknown = set(opts) - allowed
-    if unknown:
-        raise GtlearnError(f"unknown option(s) {sorted(unknown)} in game string {spec!r}; known: {sorted(allowed)}")
-    common = dict(contexts=int(opts.get("contexts", 1)), seed=int(opts.get("seed", 0)),
-                  ref_concentration=opts.get("ref"))
-    if common["contexts"] < 1:
-        raise GtlearnError("contexts must be >= 1")
+    kind, n, opts = _parse(spec)
+    contexts, seed = _count(spec, opts, "contexts", 1, 1), _count(spec, opts, "seed", 0, 0)
+    if contexts * n * n > MAX_ENTRIES:
+        raise GtlearnError(f"game string {spec!r} asks for {contexts:,} x {n:,}² = {contexts * n * n:.1e} preference "
+                           f"entries; the limit is {MAX_ENTRIES:.0e}")
+    common = dict(contexts=contexts, seed=seed, ref_concentration=_number(spec, opts, "ref", None, low=0.0))
+    scale = _number(spec, opts, "scale", 1.0)
     if kind == "cyclic":
-        game = cyclic(n, strength=opts.get("strength", 1.0), **common)
+        game = cyclic(n, strength=_number(spec, opts, "strength", 1.0, low=0.0, high=1.0), **common)
     elif kind == "random":
         game = random_intransitive(n, **common)
     elif kind == "tournament":
         game = tournament(n, **common)
     elif kind == "bt":
-        game = bradley_terry(n, scale=opts.get("scale", 1.0), **common)
+        game = bradley_terry(n, scale=scale, **common)
     else:
-        w = opts.get("weight", 0.5)
+        w = _number(spec, opts, "weight", 0.5, low=0.0, high=1.0, closed=True)
         a = cyclic(n, **common)
-        b = bradley_terry(n, scale=opts.get("scale", 1.0), **{**common, "seed": common["seed"] + 1})
+        b = bradley_terry(n, scale=scale, **{**common, "seed": common["seed"] + 1})
         game = mixture([a, b], [w, 1 - w], ref=a.ref)
     game.name = spec
     return game
+
+
+def _parse(spec: str) -> tuple[str, int, dict[str, float]]:
+    """``KIND:N,key=value,...`` -> (kind, n, {key: value}); every malformed part is one line."""
+    head, _, rest = spec.partition(",")
+    kind, _, n_str = head.partition(":")
+    kind = _ALIASES.get(kind.strip(), kind.strip())
+    if kind not in GAME_KINDS:
+        raise GtlearnError(f"unknown preference game {kind!r}; known: {', '.join(GAME_KINDS)} (e.g. cyclic:5)")
+    try:
+        n = int(n_str) if n_str.strip() else 5
+    except ValueError:
+        raise GtlearnError(f"bad number of responses {n_str!r} in game string {spec!r}") from None
+    if n < 2:
+        raise GtlearnError(f"number of responses must be an integer >= 2, got {n} in game string {spec!r}")
+    if n * n > MAX_ENTRIES:
+        raise GtlearnError(f"game string {spec!r} asks for {n:,} responses; at most {int(MAX_ENTRIES ** 0.5):,}")
+    opts: dict[str, float] = {}
+    for item in filter(None, rest.split(",")):
+        key, eq, val = item.partition("=")
+        key = key.strip()
+        if not eq or not key:
+            raise GtlearnError(f"bad option {item!r} in game string {spec!r}; expected key=value")
+        if key not in _OPTIONS:
+            raise GtlearnError(f"unknown option {key!r} in game string {spec!r}; known: {', '.join(_OPTIONS)}")
+        if key in opts:
+            raise GtlearnError(f"option {key!r} given twice in game string {spec!r}")
+        try:
+            opts[key] = float(val)
+        except ValueError:
+            raise GtlearnError(f"option {key!r} in game string {spec!r} must be a number, got {val!r}") from None
+    return kind, n, opts
+
+
+def _count(spec: str, opts: dict[str, float], key: str, default: int, low: int) -> int:
+    value = opts.get(key, default)
+    if not (math.isfinite(value) and value == int(value) and value >= low):
+        raise GtlearnError(f"option {key!r} in game string {spec!r} must be an integer >= {low}, got {value:g}")
+    return int(value)
+
+
+def _number(spec: str, opts: dict[str, float], key: str, default: float | None, *, low: float | None = None,
+            high: float | None = None, closed: bool = False) -> float | None:
+    """The finite option ``key``; with ``low`` it must exceed it (or equal it, ``closed``)."""
+    value = opts.get(key, default)
+    if value is None:
+        return None
+    above = low is None or value > low or (closed and value == low)
+    if not (math.isfinite(value) and above and (high is None or value <= high)):
+        bounds = "" if low is None else f" in {'[' if closed else '('}{low:g}, {'inf)' if high is None else f'{high:g}]'}"
+        raise GtlearnError(f"option {key!r} in game string {spec!r} must be a finite number{bounds}, got {value:g}")
+    return value
