@@ -46,6 +46,18 @@ def resume_command(argv: list[str], out: str) -> str:
     return "gtlearn " + shlex.join(args)
 
 
+def _caused_by_ctrl_c(exc: BaseException) -> bool:
+    """Ctrl-C inside compiled code (Numba) can surface as another error with the
+    KeyboardInterrupt as its cause or context."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, KeyboardInterrupt):
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
 def _names(exc: BaseException) -> set[str]:
     return {cls.__name__ for cls in type(exc).__mro__}
 
@@ -121,6 +133,8 @@ def run_cli(app: typer.Typer, argv: list[str] | None = None) -> int:
             return int(getattr(exc, "exit_code", 1) or 1)
         if isinstance(exc, SystemExit):
             return int(exc.code) if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        if _caused_by_ctrl_c(exc):
+            return _interrupted(argv)
         return _internal_error(exc)
     # Without standalone mode click *returns* the code of an Exit -- typer's Exit(130) for Ctrl-C too.
     code = int(result) if isinstance(result, int) else 0

@@ -61,8 +61,11 @@ class Run:
                     continue
                 if json.loads(json.dumps(value, default=json_default)) != old.get(key):
                     raise GtlearnError(
-                        f"cannot resume {self.dir}: config key {key!r} was {old.get(key)!r}, now {value!r}"
+                        f"cannot resume {self.dir}: config key {key!r} was {old.get(key)!r}, now {value!r}; "
+                        "resume with the run's own settings, or pass --overwrite to start over"
                     )
+            for stale in self.dir.glob(".*.tmp"):  # an atomic write cut short by a kill
+                stale.unlink(missing_ok=True)
         else:
             if self.metrics_path.exists() and not overwrite:
                 raise GtlearnError(
