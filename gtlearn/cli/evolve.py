@@ -166,3 +166,8 @@ def distill(
     res = distill_program(run_dir, program_id, tol=tol, out=out or run_dir, echo=_echo, max_evals=max_evals)
     typer.echo(res["table"])
     typer.echo(f"minimal program: {res['path']}")
+
+
+from gtlearn.cli.evolve_report import evolve_report  # noqa: E402  (the HTML report, its own module)
+
+app.command("report")(evolve_report)
