@@ -22,8 +22,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from gtlearn.core.io import atomic_write_json  # noqa: E402
 from gtlearn.bench import BenchConfig, render_markdown, run_benchmark  # noqa: E402
+from gtlearn.core.io import atomic_write_json  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

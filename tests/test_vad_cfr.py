@@ -10,8 +10,8 @@ import pytest
 
 from games.tree import compile_game
 from solvers.cfr import CFRSolver
-from solvers.cfr.vad_cfr_reference import AverageComponent, Node, PolicyComponent, RegretComponent, VADCFRReference
 from solvers.cfr.rules.vad_cfr import VADCFR, volatility_discounts
+from solvers.cfr.vad_cfr_reference import AverageComponent, Node, PolicyComponent, RegretComponent, VADCFRReference
 
 
 def one(values):
