@@ -19,6 +19,12 @@ from gtlearn.cli.errors import resume_command
 GTLEARN = [sys.executable, "-m", "gtlearn.cli"]
 
 
+
+def restore_sigint() -> None:
+    """Children of a background job start with SIGINT ignored, and Python then installs no
+    KeyboardInterrupt handler: give the child the default disposition, as a terminal would."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
 def run(args: list[str], **kwargs) -> subprocess.CompletedProcess:
     return subprocess.run(GTLEARN + args, capture_output=True, text=True, timeout=300, **kwargs)
 
@@ -83,7 +89,7 @@ def test_resume_command_keeps_the_arguments():
                                   ["psro", "leduc_poker", "--train-meta", "prd", "-n", "100000"]])
 def test_ctrl_c_exits_130_and_says_how_to_resume(verb, tmp_path):
     out = tmp_path / "run"
-    proc = subprocess.Popen(GTLEARN + verb + ["-q", "--out", str(out)], stdout=subprocess.PIPE,
+    proc = subprocess.Popen(GTLEARN + verb + ["-q", "--out", str(out)], preexec_fn=restore_sigint, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120
     while not (out / "checkpoint.npz").exists() and time.time() < deadline:

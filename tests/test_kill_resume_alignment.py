@@ -18,6 +18,12 @@ import pytest
 GTLEARN = [sys.executable, "-m", "gtlearn.cli"]
 
 
+
+def restore_sigint() -> None:
+    """Children of a background job start with SIGINT ignored, and Python then installs no
+    KeyboardInterrupt handler: give the child the default disposition, as a terminal would."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
 def gtlearn(args: list[str]) -> None:
     res = subprocess.run(GTLEARN + args, capture_output=True, text=True, timeout=900)
     assert res.returncode == 0, res.stderr[-3000:]
@@ -25,7 +31,7 @@ def gtlearn(args: list[str]) -> None:
 
 def start(args: list[str], ready, sig: int = signal.SIGKILL) -> subprocess.CompletedProcess:
     """Start the command and send ``sig`` as soon as ``ready()`` holds (polled)."""
-    proc = subprocess.Popen(GTLEARN + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(GTLEARN + args, preexec_fn=restore_sigint, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 300
     while time.time() < deadline and proc.poll() is None and not ready():
         time.sleep(0.02)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import difflib
 import json
 import re
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -24,6 +25,12 @@ from evolve.tasks.cfr import SEED
 
 GOOF3 = cfgmod.resolve_game("goofspiel_3")
 
+
+
+def restore_sigint() -> None:
+    """Children of a background job start with SIGINT ignored, and Python then installs no
+    KeyboardInterrupt handler: give the child the default disposition, as a terminal would."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 def _public(f: float, e: float) -> dict:
     return {"fitness": f, "games": {"kuhn_poker": {"expl": e, "baseline": e * 10 ** f, "fitness": f, "curve": {"60": e},
@@ -225,7 +232,7 @@ def test_watch_in_a_process_ends_cleanly_on_sigint(campaign):
             % str(Path(__file__).parent))
     out = campaign / "live.html"
     proc = subprocess.Popen([sys.executable, "-c", code, "evolve", "report", str(campaign), "--out", str(out), "--watch",
-                             "--interval", "0.3"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                             "--interval", "0.3"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=restore_sigint)
     deadline = time.time() + 60
     while not out.exists() and time.time() < deadline:
         time.sleep(0.1)
