@@ -1,4 +1,4 @@
-"""CFR+ (Tammelin 2014) in the three-function rule interface of specs/cfr.md §3.
+"""CFR+ (Tammelin 2014) in the three-function rule interface of docs/cfr.md.
 
 Seed program of the gtlearn CFR-rule search. Load with ``gtlearn solve --rule FILE:Rule``.
 """
