@@ -19,6 +19,7 @@ from evolve.evaluator import run_job
 from evolve.normalize import ast_size, code_norm_sha, replace_node
 from evolve.patch import PatchError, blocks_of, check_result
 from evolve.report import champion, open_db
+from evolve.scheduling import LIMIT_KEYS
 from evolve.screen import ScreenError, screen
 from evolve.tasks import Task, make_task
 from gtlearn.core.errors import GtlearnError
@@ -77,12 +78,13 @@ def ablations(code: str, required: tuple[str, ...]) -> list[tuple[str, str]]:
     return out
 
 
-def score(code: str, task: Task, cfg: dict, baselines: dict, seed: int) -> dict:
+def score(code: str, task: Task, cfg: dict, baselines: dict, seed: int, hide: tuple[str, ...] = ()) -> dict:
+    """Public and private fitness of ``code`` in the sandbox (the campaign directory ``hide`` unseen)."""
     stages = task.stages(cfg)
     sb = cfg["sandbox"]
-    limits = {k: sb[k] for k in ("wall_s", "cpu_s", "mem_mb", "nofile", "nproc", "fsize_mb", "profile", "network")}
+    limits = {k: sb.get(k, False) for k in LIMIT_KEYS}
     base = {"task": task.name, "program_id": 0, "attempt": 0, "code": code, "stages": stages, "seed": seed, "limits": limits,
-            "baselines": baselines}
+            "baselines": baselines, "hide": list(hide)}
     pub = run_job({**base, "kind": "cascade"})
     if pub["state"] != "evaluated":
         return {"valid": False, "reason": pub["reason"]}
@@ -133,10 +135,13 @@ def _greedy(code: str, cur: dict, scorer, required, tol: float, max_rounds: int,
 
 
 def distill_program(run_dir, program_id=None, tol: float = 0.05, out=None, echo=None, max_rounds: int = 20,
-                    max_evals: int | None = None) -> dict:
+                    max_evals: int | None = None, unsafe: bool = False) -> dict:
+    """``unsafe``: run the ablations under a weak sandbox profile when no strong one works here."""
     echo = echo or (lambda s: None)
     db = open_db(run_dir)
     cfg = db.run_config()
+    cfg["sandbox"]["unsafe"] = bool(unsafe or cfg["sandbox"].get("unsafe", False))
+    hide = (str(Path(run_dir).resolve()),)
     baselines = db.kv_get("baselines")
     p = _program(db, program_id, run_dir)
     task = make_task(cfg)
@@ -144,12 +149,12 @@ def distill_program(run_dir, program_id=None, tol: float = 0.05, out=None, echo=
         raise GtlearnError("distill needs held-out games (cascade.heldout.games) to score ablations")
     seed = int(cfg["run"]["seed"]) * 100003 + 999_983
     code = p["code"]
-    cur = score(code, task, cfg, baselines, seed)
+    cur = score(code, task, cfg, baselines, seed, hide)
     if not cur["valid"]:
         raise GtlearnError(f"program {p['id']} does not evaluate: {cur['reason']}")
     rows = [("(start)", cur["public"], cur["private"], ast_size(code), "start")]
     echo(f"start #{p['id']}: public {cur['public']:+.4f}, private {cur['private']:+.4f}, {ast_size(code)} AST nodes")
-    code, cur, evals = _greedy(code, cur, lambda c: score(c, task, cfg, baselines, seed), task.functions, tol, max_rounds,
+    code, cur, evals = _greedy(code, cur, lambda c: score(c, task, cfg, baselines, seed, hide), task.functions, tol, max_rounds,
                                max_evals, rows, echo)
     out = Path(out or run_dir)
     path = out / f"distilled_{p['id']}.py"

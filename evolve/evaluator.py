@@ -14,13 +14,13 @@ import math
 import time
 from pathlib import Path
 
-from evolve.sandbox.launcher import Sandbox, SandboxCrash, SandboxLimits, SandboxTimeout
-from evolve.scoring import InvalidPayload
+from evolve.sandbox.launcher import Sandbox, SandboxCrash, SandboxLimits, SandboxStartError, SandboxTimeout
+from evolve.scoring import InvalidPayload, untrusted
 from evolve.tasks import TASKS
 from evolve.tasks.base import Task
 
 # The trusted evaluation code: its hash is stored per run and checked by remote workers.
-_TRUSTED = ("evaluator.py", "scoring.py", "tasks/*.py", "sandbox/child.py", "sandbox/launcher.py")
+_TRUSTED = ("evaluator.py", "scoring.py", "tasks/*.py", "sandbox/*.py")
 
 
 def run_job(job: dict) -> dict:
@@ -45,9 +45,11 @@ class Cascade:
         self.stage = 3 if self.heldout else 0  # the stage being run, for a failure's record
 
     def run(self) -> dict:
-        t0 = time.time()
-        files, init = self.task.sandbox_inputs(self.wanted)
-        sb = Sandbox(self.task.name, self.job["code"], SandboxLimits(**self.job["limits"]), files=files, extra_init=init)
+        t0, c0 = time.time(), time.thread_time()
+        job = self.job
+        sb = Sandbox(self.task.child_driver, job["code"], SandboxLimits(**job["limits"]),
+                     init={"state_cap_mb": int(job.get("state_cap_mb", 64))}, hide=tuple(job.get("hide", ())),
+                     scratch=job.get("scratch"))
         state, reason = "evaluated", None
         try:
             reason = self._stages(sb)
@@ -55,6 +57,8 @@ class Cascade:
                 state = "failed"
         except SandboxTimeout as exc:
             state, reason = "timeout", str(exc)
+        except SandboxStartError as exc:
+            state, reason = "failed", f"sandbox could not start: {exc}"
         except (SandboxCrash, InvalidPayload) as exc:
             state, reason = "failed", str(exc)
         finally:
@@ -63,18 +67,21 @@ class Cascade:
             self.records.append({"stage": self.stage, "valid": False, "wall_s": 0.0})
         last = self.records[-1]
         usage = sb.usage()
-        last.update({k: usage[k] for k in ("cpu_s", "peak_rss_mb", "exit_code")})
+        last.update({k: usage[k] for k in ("peak_rss_mb", "exit_code")})
+        # The evaluation's CPU: the child's (wait4) and the trusted engine's in this thread.
+        last["child_cpu_s"] = usage["cpu_s"]
+        last["cpu_s"] = round((usage["cpu_s"] or 0.0) + time.thread_time() - c0, 4)
         last["stderr_tail"] = (sb.stderr_tail or "")[-2000:]
         if reason:
             last["error"] = reason[:2000]
-        return {"program_id": self.job["program_id"], "attempt": self.job["attempt"], "kind": self.job["kind"], "state": state,
+        return {"program_id": job["program_id"], "attempt": job["attempt"], "kind": job["kind"], "state": state,
                 "reason": reason, "stages": self.records, "wall_s": time.time() - t0, "profile": sb.profile}
 
     def _stages(self, sb) -> str | None:
         """Run the stages; the gate's reason if stage 1 fails it (other failures raise)."""
         ready = sb.start()
         if not ready.get("ok"):
-            raise InvalidPayload(f"load failed: {ready.get('error', '?')}")
+            raise InvalidPayload(f"{ready.get('stage', 'load')} failed: {untrusted(ready.get('error'))}")
         if not self.heldout:
             s0 = time.time()
             self.task.check_properties(sb, self.job["seed"])

@@ -20,20 +20,33 @@ from evolve.ledger import WallClock
 from evolve.llm import bandit
 from evolve.tasks import Task
 
-LIMIT_KEYS = ("wall_s", "cpu_s", "mem_mb", "nofile", "nproc", "fsize_mb", "profile", "network")
+LIMIT_KEYS = ("wall_s", "cpu_s", "mem_mb", "nofile", "nproc", "fsize_mb", "profile", "network", "unsafe")
+MAX_LOSSES = 3  # lost workers (died, hung, stopped) an item may cost before it is failed
+# Exceptions (by class name) that mean a job's worker was lost, not that the candidate failed:
+# the local executor's, and Ray's for a crashed or cancelled worker.
+LOST = frozenset({"WorkerLost", "WorkerCrashedError", "TaskCancelledError", "NodeDiedError", "OwnerDiedError"})
 
 
 class Scheduler:
-    def __init__(self, db: DB, cfg: dict, task: Task, stages: list[dict], seed: int, clock: WallClock, echo):
+    def __init__(self, db: DB, cfg: dict, task: Task, stages: list[dict], seed: int, clock: WallClock, echo,
+                 hide: tuple[str, ...] = ()):
         self.db, self.cfg, self.task, self.stages, self.seed, self.clock, self.echo = db, cfg, task, stages, seed, clock, echo
+        self.hide = hide  # paths no sandbox may see (the campaign directory)
 
     async def baselines(self, executor) -> None:
         """The task's baselines, computed once per run in trusted code and stored."""
         if self.db.kv_get("baselines") is not None:
             return
         self.echo("computing the baselines (trusted, once per run) ...")
-        fut = executor.submit({"kind": "baselines", "task": self.task.name, "stages": self.stages})
-        b = await asyncio.wrap_future(fut)
+        for attempt in range(1, MAX_LOSSES + 1):
+            fut = executor.submit({"kind": "baselines", "task": self.task.name, "stages": self.stages})
+            try:
+                b = await asyncio.wrap_future(fut)
+                break
+            except Exception as exc:  # noqa: BLE001 - a lost worker is retried, anything else is a bug
+                if type(exc).__name__ not in LOST or attempt == MAX_LOSSES:
+                    raise
+                self.echo(f"baselines: {exc}; retrying")
         with self.db.tx():
             self.db.kv_set("baselines", b)
 
@@ -53,14 +66,39 @@ class Scheduler:
             lease = time.time() + float(self.cfg["executor"]["lease_s"])
             if not self.db.transition(row["id"], "queued", row["attempt"], "evaluating", lease_owner=f"pid{os.getpid()}", lease_until=lease):
                 return None
-        return self.job(row, "cascade")
+        return self.job(row, "cascade", lease)
 
-    def job(self, row, kind: str) -> dict:
+    def job(self, row, kind: str, lease_until: float | None = None) -> dict:
+        """The job of an item; ``lease_until`` is when the controller gives up on it (the
+        claim's lease for a cascade, now + ``lease_s`` for a held-out evaluation)."""
         sb = self.cfg["sandbox"]
         return {"kind": kind, "task": self.task.name, "program_id": row["id"], "attempt": row["attempt"],
                 "code": row["code"], "stages": self.stages, "seed": self.seed * 100003 + row["item_seq"],
-                "limits": {k: sb[k] for k in LIMIT_KEYS}, "baselines": self.db.kv_get("baselines"),
-                "evaluator_sha": evaluator_sha(), "gate_ref": None if row["item_seq"] == 0 else self.db.kv_get("gate_ref")}
+                "limits": {k: sb.get(k, False) for k in LIMIT_KEYS}, "baselines": self.db.kv_get("baselines"),
+                "evaluator_sha": evaluator_sha(), "gate_ref": None if row["item_seq"] == 0 else self.db.kv_get("gate_ref"),
+                "hide": list(self.hide),
+                "lease_until": lease_until or time.time() + float(self.cfg["executor"]["lease_s"])}
+
+    def on_lost(self, pid: int, attempt: int, kind: str, why: str) -> None:
+        """A job whose worker died, hung or was stopped: requeue the item (attempt + 1) until it
+        has cost :data:`MAX_LOSSES` workers, then fail it with the reason."""
+        db = self.db
+        with db.tx():
+            losses = db.kv_get("losses", {})
+            n = losses[str(pid)] = losses.get(str(pid), 0) + 1
+            db.kv_set("losses", losses)
+            db.event("worker_lost", pid, attempt=attempt, job=kind, reason=why, losses=n)
+            if n < MAX_LOSSES:
+                if kind == "cascade":
+                    db.requeue(pid, attempt)
+                return  # a held-out item stays in its queue and is asked again
+        reason = f"evaluation lost {n} times: {why}"
+        res = {"state": "failed", "reason": reason, "stages": [{"stage": 3 if kind == "heldout" else 0, "valid": False,
+                                                               "error": reason}]}
+        if kind == "heldout":
+            self.on_heldout(pid, res)
+        else:
+            self.on_result(pid, attempt, res)
 
     def on_result(self, pid: int, attempt: int, res: dict) -> None:
         """Commit a cascade result: the transition, the stage rows, the cell, the island, the bandit."""

@@ -1,52 +1,34 @@
-"""Trusted-side data handling: the JSON array codec, policy validation and the fitness.
+"""Trusted-side data handling: quoting what a candidate says, policy validation and the fitness.
 
-Arrays cross the sandbox boundary as ``{"dtype": "<f8", "shape": [...], "b64": ...}`` and
-are decoded with ``np.frombuffer`` at an exact length; nothing is ever unpickled. Invalid
-data is rejected with a reason, never repaired (docs/evolve.md, Trusted scoring).
+Invalid data is rejected with a reason, never repaired (docs/evolve.md, Trusted scoring); the
+arrays themselves cross the sandbox boundary in the frames of :mod:`evolve.sandbox.wire`.
 """
 
 from __future__ import annotations
 
-import base64
+import json
 import math
+import re
 
 import numpy as np
-
-_DTYPES = {"<f8": np.float64, "|b1": np.bool_, "<i8": np.int64}
 
 
 class InvalidPayload(Exception):
     pass
 
 
-def encode(a) -> dict:
-    a = np.ascontiguousarray(a)
-    dt = {np.dtype(np.float64): "<f8", np.dtype(np.bool_): "|b1", np.dtype(np.int64): "<i8"}.get(a.dtype)
-    if dt is None:
-        a = a.astype(np.float64)
-        dt = "<f8"
-    return {"dtype": dt, "shape": list(a.shape), "b64": base64.b64encode(a.astype(_DTYPES[dt], copy=False).tobytes()).decode()}
+_CONTROL = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|[\x00-\x08\x0b-\x1f\x7f]")
 
 
-def decode(obj, *, shape=None, dtype="<f8") -> np.ndarray:
-    if not isinstance(obj, dict) or set(obj) != {"dtype", "shape", "b64"}:
-        raise InvalidPayload("array is not a {dtype, shape, b64} object")
-    if obj["dtype"] != dtype:
-        raise InvalidPayload(f"array dtype {obj['dtype']!r}, expected {dtype!r}")
-    shp = obj["shape"]
-    if not isinstance(shp, list) or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in shp):
-        raise InvalidPayload("bad array shape")
-    if shape is not None and tuple(shp) != tuple(shape):
-        raise InvalidPayload(f"array shape {tuple(shp)}, expected {tuple(shape)}")
-    try:
-        raw = base64.b64decode(obj["b64"], validate=True)
-    except Exception:  # noqa: BLE001
-        raise InvalidPayload("array payload is not base64") from None
-    n = int(np.prod(shp)) if shp else 1
-    np_dt = np.dtype(_DTYPES[dtype])
-    if len(raw) != n * np_dt.itemsize:
-        raise InvalidPayload(f"array payload has {len(raw)} bytes, expected {n * np_dt.itemsize}")
-    return np.frombuffer(raw, dtype=np_dt).reshape(shp).copy()
+def untrusted(text, limit: int = 300) -> str:
+    """Text that came from a candidate (an exception message, a print), made safe to store and
+    to show to a model: control characters and escape sequences removed, cut to ``limit``
+    characters, and quoted as one JSON string literal (newlines and non-ASCII escaped), so it
+    reads as data and cannot start a line or a section of its own."""
+    text = _CONTROL.sub("", str(text if text is not None else "?"))
+    if len(text) > limit:
+        text = text[:limit] + "..."
+    return json.dumps(text, ensure_ascii=True)
 
 
 def validate_policy(policy: np.ndarray, legal: np.ndarray, tol: float = 1e-6) -> None:

@@ -25,7 +25,9 @@ def tiny_cfg(**over) -> dict:
         "cascade": {"stage1": {"games": ["kuhn_poker"], "iterations": 20},
                     "stage2": {"games": ["kuhn_poker"], "iterations": 60, "checkpoints": [10]},
                     "heldout": {"games": ["goofspiel_3"], "horizon_mult": 2, "seeds": [1, 2]}, "promote_top_k": 2},
-        "sandbox": {"wall_s": 20, "cpu_s": 20},
+        # unsafe: a host without a strong profile still runs these (weakly); where bubblewrap
+        # works (and the attack tests require it), "auto" picks it.
+        "sandbox": {"wall_s": 20, "cpu_s": 20, "unsafe": True},
         "executor": {"slots": 1, "backlog": 1},
         "llm": {"proposers": 1},
     }
@@ -36,6 +38,8 @@ def tiny_cfg(**over) -> dict:
 
 def job(code: str, cfg: dict, baselines: dict, kind: str = "cascade", seed: int = 5) -> dict:
     sb = cfg["sandbox"]
-    limits = {k: sb[k] for k in ("wall_s", "cpu_s", "mem_mb", "nofile", "nproc", "fsize_mb", "profile", "network")}
+    from evolve.scheduling import LIMIT_KEYS
+
+    limits = {k: sb[k] for k in LIMIT_KEYS}
     return {"kind": kind, "task": "cfr", "program_id": 1, "attempt": 0, "code": code, "stages": make_task(cfg).stages(cfg),
             "seed": seed, "limits": limits, "baselines": baselines, "gate_ref": 0.0}

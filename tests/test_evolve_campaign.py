@@ -126,7 +126,8 @@ def test_psro_task_campaign(tmp_path):
                            "cascade": {"stage1": {"games": ["kuhn_poker"], "iterations": 3},
                                        "stage2": {"games": ["kuhn_poker"], "iterations": 5}, "heldout": {"games": []},
                                        "baseline_iterations": 300},
-                           "executor": {"slots": 1, "processes": False}, "llm": {"proposers": 1}})
+                           "executor": {"slots": 1, "processes": False}, "llm": {"proposers": 1},
+                           "sandbox": {"unsafe": True}})
     c = run_campaign(cfg, tmp_path / "psro")
     rows = c.db.conn.execute("SELECT state, public_fitness FROM programs ORDER BY item_seq").fetchall()
     assert rows[0][0] == "evaluated"
@@ -147,14 +148,17 @@ def test_psro_invalid_meta_distribution_rejected(tmp_path):
 
     cfg = config.validate({"run": {"task": "psro"}, "cascade": {"stage1": {"games": ["kuhn_poker"], "iterations": 2},
                                                                "stage2": {"games": ["kuhn_poker"], "iterations": 2},
-                                                               "heldout": {"games": []}, "baseline_iterations": 100}})
+                                                               "heldout": {"games": []}, "baseline_iterations": 100},
+                           "sandbox": {"unsafe": True}})
     stages = make_task(cfg).stages(cfg)
     base = run_job({"kind": "baselines", "task": "psro", "stages": stages})
     bad = psro.SEED.replace("def eval_meta_solver(payoffs, state):\n    return [np.ones(n) / n for n in payoffs[0].shape]",
                             "def eval_meta_solver(payoffs, state):\n    return [-np.ones(n) for n in payoffs[0].shape]")
     assert bad != psro.SEED
     sb = cfg["sandbox"]
-    limits = {k: sb[k] for k in ("wall_s", "cpu_s", "mem_mb", "nofile", "nproc", "fsize_mb", "profile", "network")}
+    from evolve.scheduling import LIMIT_KEYS
+
+    limits = {k: sb[k] for k in LIMIT_KEYS}
     res = run_job({"kind": "cascade", "task": "psro", "program_id": 1, "attempt": 0, "code": bad, "stages": stages, "seed": 1,
                    "limits": limits, "baselines": base})
     assert res["state"] == "failed" and "negative" in res["reason"]

@@ -104,17 +104,18 @@ def test_planted_secret_never_reaches_candidate(baselines, monkeypatch):
     monkeypatch.setenv("GTLEARN_CANARY", canary)
     code = with_update(
         "import os\n"
-        "found = ' '.join(v for v in os.environ.values())\n"
+        "found = ''\n"
         "try:\n"
         "    found += open('/proc/%d/environ' % os.getppid()).read()\n"
         "except Exception as exc:\n"
-        "    found += ' read failed ' + str(exc)\n"
+        "    found += ' read failed ' + str(exc)[:40]\n"
+        "found += ' '.join(v for v in os.environ.values())\n"
         "raise RuntimeError('exfil:' + found)")
     res = run(code, baselines)
     assert res["state"] == "failed"
     blob = json.dumps(res)
     assert canary not in blob
-    assert "exfil:" in blob and "denied" in blob  # it ran, saw a scrubbed env, and the /proc read was denied
+    assert "exfil:" in blob and "read failed" in blob  # it ran, saw a scrubbed env, and could not read the parent's
 
 
 def test_forged_score_ignored(baselines):
@@ -130,39 +131,35 @@ def test_forged_score_ignored(baselines):
     assert stage2_fitness(res) < 1.0
 
 
-def _bypass(body_after):
-    """A candidate that switches off the engine's in-sandbox validation (it shares a process
-    with the harness, so it can) and then corrupts the average policy it returns."""
-    return with_update(
-        "import sys\n"
-        "eng = sys.modules['solvers.cfr.engine']\n"
-        "eng.CFRSolver._check = lambda *a, **k: None\n" + body_after)
+HONEST_UPDATE = "np.where(legal, np.maximum(cum_regret + inst_regret, 0.0), 0.0)"
 
 
-@pytest.mark.parametrize("name,expr,reason", [
-    ("nan", "np.full(L.shape, np.nan)", "NaN"),
-    ("inf", "np.where(L, np.inf, 0.0)", "NaN or infinite"),
-    ("negative", "np.where(L, -1.0, 0.0)", "negative"),
-    ("unnormalized", "np.where(L, 3.0, 0.0)", "sum to 1"),
+def _late(fn: str, expr: str) -> str:
+    """A candidate whose ``fn`` turns invalid after stage 0's three steps (``expr`` of the
+    legal mask ``L``): only the engine's checks and the parent's validation can catch it."""
+    if fn == "update_regrets":
+        return with_update(f"L = legal\nif t > 3:\n    return {expr}\nreturn {HONEST_UPDATE}")
+    body = {"policy_from_regrets": "    return _rm(cum_regret, legal)",
+            "accumulate_average": "    return avg_acc + t * reach[:, None] * policy"}[fn]
+    assert body in SEED
+    return SEED.replace(body, f"    L = legal\n    if t > 3:\n        return {expr}\n{body}")
+
+
+@pytest.mark.parametrize("fn,expr,reason", [
+    ("policy_from_regrets", "np.full(L.shape, np.nan)", "non-finite"),
+    ("policy_from_regrets", "np.where(L, 3.0, 0.0)", "do not sum to 1"),
+    ("update_regrets", "np.where(L, np.inf, 0.0)", "non-finite"),
+    ("update_regrets", "np.ones((3, 3))", "shape"),
+    ("accumulate_average", "np.where(L, np.where(np.arange(L.shape[1]) == 0, -1.0, 3.0), 0.0)", "negative"),
 ])
-def test_invalid_policies_rejected_never_repaired(baselines, name, expr, reason):
-    code = _bypass(
-        "eng.CFRSolver.average_policy = lambda self: (lambda L: " + expr + ")(self.tree.legal)\n"
-        "return np.where(legal, np.maximum(cum_regret + inst_regret, 0.0), 0.0)")
-    res = run(code, baselines)
+def test_invalid_outputs_rejected_never_repaired(baselines, fn, expr, reason):
+    res = run(_late(fn, expr), baselines)
     assert res["state"] == "failed" and reason in res["reason"], res["reason"]
 
 
 def test_invalid_rule_output_caught_by_engine(baselines):
     res = run(with_update("return np.full(cum_regret.shape, np.nan)"), baselines)
     assert res["state"] == "failed"
-
-
-def test_wrong_shape_rejected(baselines):
-    code = _bypass("sys.modules['evolve.tasks.cfr'].Perm.fwd_all = lambda self, policy: np.ones((3, 3)) / 3\n"
-                   "return np.where(legal, np.maximum(cum_regret + inst_regret, 0.0), 0.0)")
-    res = run(code, baselines)
-    assert res["state"] == "failed" and "shape" in res["reason"]
 
 
 def test_monkeypatched_harness_still_scored_by_parent(baselines):
@@ -181,11 +178,10 @@ def test_monkeypatched_harness_still_scored_by_parent(baselines):
     assert stage2_fitness(res) == stage2_fitness(honest)
 
 
-def test_replaced_driver_returns_policy_that_is_scored_honestly(baselines):
-    code = _bypass("eng.CFRSolver.average_policy = lambda self: self.tree.legal / self.tree.legal.sum(axis=1, keepdims=True)\n"
-                   "return np.where(legal, np.maximum(cum_regret + inst_regret, 0.0), 0.0)")
+def test_valid_but_poor_rule_is_scored_honestly(baselines):
+    code = SEED.replace("    return _rm(cum_regret, legal)", "    return legal / legal.sum(axis=1, keepdims=True)")
     res = run(code, baselines)
-    # The uniform policy is valid data, so it is scored -- honestly, far below CFR+.
+    # Uniform play is valid data, so it is scored -- honestly, far below CFR+.
     assert res["state"] == "failed" and "stage 1 gate" in res["reason"]
 
 
@@ -236,3 +232,63 @@ def test_campaign_goes_on_through_attacks(tmp_path):
     assert all(s in ("failed", "timeout") for s in states[1:6]), rows
     assert states[6] == "evaluated"  # the campaign went on
     assert not os.path.exists("/tmp/gtlearn_evolve_escape")
+
+
+def test_without_a_strong_profile_candidates_are_not_run(monkeypatch, tmp_path):
+    """No strong profile (bubblewrap missing): a campaign refuses to start, and an evaluation
+    refuses to run the candidate, unless the user passes --unsafe-sandbox (sandbox.unsafe)."""
+    from evolve.controller import Controller
+    from evolve.sandbox import profiles
+    from gtlearn.core.errors import GtlearnError
+
+    real = profiles.probe
+    monkeypatch.setattr(profiles, "probe", lambda name: "bubblewrap is not installed" if name == "bwrap" else real(name))
+    with pytest.raises(profiles.SandboxUnavailable, match="--unsafe-sandbox"):
+        profiles.choose("auto")
+    weak = profiles.choose("auto", unsafe=True)
+    assert not weak.strong and weak.name in ("unshare", "none")
+    cfg = tiny_cfg(sandbox={"unsafe": False})
+    with pytest.raises(GtlearnError, match="no strong sandbox profile.*bubblewrap is not installed"):
+        Controller(tmp_path / "run", cfg)
+    assert not (tmp_path / "run" / "campaign.db").exists()  # refused before anything was written
+    res = run_job(job(SEED, cfg, None))
+    assert res["state"] == "failed" and "sandbox could not start" in res["reason"] and "--unsafe-sandbox" in res["reason"]
+    lines = []
+    Controller(tmp_path / "run", tiny_cfg(), echo=lines.append)  # unsafe: True
+    assert any(ln.startswith(f"sandbox: {weak.name} (WEAK, --unsafe-sandbox)") for ln in lines), lines
+
+
+def test_the_profile_in_force_is_printed(tmp_path):
+    from evolve.controller import Controller
+    from evolve.sandbox import profiles
+
+    lines = []
+    Controller(tmp_path / "run", tiny_cfg(), echo=lines.append)
+    best = next(n for n in profiles.ORDER if profiles.probe(n) is None)
+    assert any(ln.startswith(f"sandbox: {best} (") and "tasks capped by" in ln for ln in lines), lines
+
+
+def test_strong_profile_works_from_a_checkout_under_tmp(tmp_path):
+    """A clean clone (or a venv) under the host's /tmp stays visible under the sandbox's private
+    /tmp: the child imports the clone's code, read-only."""
+    import dataclasses
+    import shutil
+    import subprocess
+
+    from evolve.sandbox import profiles
+
+    # Not profiles.probe: it fails for the very reason this test is about (a checkout under /tmp).
+    if not shutil.which("bwrap") or subprocess.run(["bwrap", "--unshare-all", "--ro-bind", "/", "/", "true"],
+                                                   capture_output=True).returncode != 0:
+        pytest.skip("bubblewrap does not run here")
+    view = profiles.child_view()
+    ev = next(p for p in view.read_only if p.endswith(os.sep + "evolve"))
+    shutil.copytree(ev, tmp_path / "evolve", ignore=shutil.ignore_patterns("__pycache__"))
+    clone = dataclasses.replace(view, read_only=tuple(str(tmp_path / "evolve") if p == ev else p for p in view.read_only),
+                                import_path=(str(tmp_path), *view.import_path[1:]))
+    check = (f"import sys; sys.path[:0] = {list(clone.import_path)!r}; import evolve.sandbox.child as c; "
+             "print(c.__file__, flush=True); open(c.__file__, 'a')")
+    cmd = profiles.bwrap_prefix(clone, tmp_mb=16, seccomp_fd=None, info_fd=None) + [clone.interpreter, "-I", "-S", "-c", check]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    assert r.stdout.strip() == str(tmp_path / "evolve" / "sandbox" / "child.py"), r.stderr[-2000:]
+    assert "Read-only file system" in r.stderr  # and it cannot change it

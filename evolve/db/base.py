@@ -16,6 +16,8 @@ import sqlite3
 import time
 from contextlib import contextmanager
 
+from gtlearn.core.errors import GtlearnError
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs(run_id TEXT PRIMARY KEY, created_at REAL, config_json TEXT, config_sha TEXT,
     code_sha TEXT, evaluator_sha TEXT, seed INTEGER, status TEXT);
@@ -75,14 +77,17 @@ class Database:
             self.conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
             self.conn.row_factory = sqlite3.Row
             return
-        self.conn = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
-        self.conn.row_factory = sqlite3.Row
-        c = self.conn
-        c.execute("PRAGMA journal_mode=WAL")
-        c.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
-        c.execute("PRAGMA foreign_keys=ON")
-        c.execute("PRAGMA busy_timeout=60000")
-        c.executescript(SCHEMA)
+        try:
+            self.conn = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
+            self.conn.row_factory = sqlite3.Row
+            c = self.conn
+            c.execute("PRAGMA journal_mode=WAL")
+            c.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
+            c.execute("PRAGMA foreign_keys=ON")
+            c.execute("PRAGMA busy_timeout=60000")
+            c.executescript(SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            raise GtlearnError(f"cannot open the campaign database {self.path}: {exc}") from None
 
     def close(self):
         self.conn.close()
@@ -119,8 +124,11 @@ class Database:
             self.run_id, time.time(), json.dumps(config, sort_keys=True), config_sha, code_sha, evaluator_sha, seed, "running"))
 
     def run_row(self):
-        """The ``runs`` row (a campaign database holds one), or None."""
-        return self.conn.execute("SELECT * FROM runs").fetchone()
+        """The ``runs`` row (a campaign database holds one), or None (also before the schema exists)."""
+        try:
+            return self.conn.execute("SELECT * FROM runs").fetchone()
+        except sqlite3.OperationalError:
+            return None
 
     def run_config(self) -> dict:
         return json.loads(self.run_row()["config_json"])

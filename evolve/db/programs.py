@@ -45,6 +45,17 @@ class ProgramTable:
             return True
         return False
 
+    def requeue(self, pid: int, attempt: int) -> bool:
+        """One ``evaluating`` row whose worker was lost back to ``queued`` with the next attempt
+        (conditional on ``attempt``, like :meth:`transition`)."""
+        cur = self.conn.execute(
+            "UPDATE programs SET state='queued', attempt=attempt+1, lease_owner=NULL, lease_until=NULL, updated_at=? "
+            "WHERE id=? AND state='evaluating' AND attempt=?", (time.time(), pid, attempt))
+        if cur.rowcount == 1:
+            self.event("state", pid, frm="evaluating", to="queued", attempt=attempt)
+            return True
+        return False
+
     def requeue_evaluating(self) -> int:
         """After a crash: every ``evaluating`` row back to ``queued`` with the next attempt."""
         return self.conn.execute(

@@ -44,9 +44,22 @@ class RayExecutor:
                 ray.init(num_cpus=num_cpus or slots, include_dashboard=False, log_to_driver=False,
                          runtime_env={}, configure_logging=False)
         self._fn = ray.remote(max_retries=0, num_cpus=1)(_remote_eval)
+        self._refs: dict = {}
 
     def submit(self, job: dict) -> cf.Future:
-        return self._fn.remote(job).future()
+        ref = self._fn.remote(job)
+        fut = ref.future()
+        self._refs[fut] = ref
+        fut.add_done_callback(lambda f: self._refs.pop(f, None))
+        return fut
+
+    def abandon(self, fut: cf.Future) -> bool:
+        """Give up on a job whose lease expired: cancel its Ray task, force-killing the worker."""
+        ref = self._refs.pop(fut, None)
+        if ref is None:
+            return False
+        self.ray.cancel(ref, force=True)
+        return True
 
     def shutdown(self) -> None:
         pass

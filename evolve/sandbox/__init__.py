@@ -1,5 +1,5 @@
-"""The sandbox: a fresh, resource-limited subprocess per candidate (docs/evolve.md, Sandbox)."""
+"""The sandbox: a fresh, isolated, resource-limited child process per candidate (docs/evolve.md, Sandbox)."""
 
-from evolve.sandbox.launcher import Sandbox, SandboxCrash, SandboxLimits, SandboxTimeout
+from evolve.sandbox.launcher import Sandbox, SandboxCrash, SandboxLimits, SandboxStartError, SandboxTimeout
 
-__all__ = ["Sandbox", "SandboxCrash", "SandboxLimits", "SandboxTimeout"]
+__all__ = ["Sandbox", "SandboxCrash", "SandboxLimits", "SandboxStartError", "SandboxTimeout"]

@@ -1,20 +1,23 @@
-"""The sandbox child: ``python -I -m evolve.sandbox.child REQ_FD RESP_FD``.
+"""The sandbox child: ``python -I -S -c <boot> REQ_FD RESP_FD`` (see :mod:`evolve.sandbox.profiles`).
 
-Order matters: read the init message, import the task's trusted driver (numpy, the CFR
-engine), then lock the process down (rlimits, audit hook) and only then execute the
-candidate. After that everything in this process, this module included, is assumed
-compromised: the parent trusts no number it sends, only the data it validates itself.
+Order matters: read the init message, import the task's child driver (NumPy and plain code:
+the engine that measures the candidate is not in this process), then lock the process down
+(rlimits, audit hook) and only then execute the candidate. After that everything in this
+process, this module included, is assumed compromised: the parent trusts no number it sends,
+only the data it validates itself.
 """
 
 from __future__ import annotations
 
-import json
+import importlib
 import os
 import sys
 
+from evolve.sandbox import wire
+
 
 def _count_own_tasks() -> int:
-    """Processes + threads of this real uid (RLIMIT_NPROC counts both, system-wide per uid)."""
+    """Processes + threads of this real uid (RLIMIT_NPROC counts both, per uid and user namespace)."""
     uid, n = os.getuid(), 0
     for pid in os.listdir("/proc"):
         if not pid.isdigit():
@@ -46,8 +49,9 @@ def set_limits(lim: dict) -> None:
 
 
 def install_audit_hook(tmp: str, read_roots: list[str]) -> None:
-    """Deny subprocesses, forks, sockets, ctypes, writes outside ``tmp`` and reads outside
-    the interpreter, the toolkit source and ``tmp`` (defense in depth, not a boundary)."""
+    """Deny subprocesses, forks, sockets, ctypes, writes outside ``tmp`` and reads outside the
+    interpreter, the child's packages and ``tmp``. A second line only: code in this process can
+    reach the hook and switch it off, and C-level file access raises no event."""
     import os.path as osp
 
     tmp = osp.realpath(tmp)
@@ -56,7 +60,7 @@ def install_audit_hook(tmp: str, read_roots: list[str]) -> None:
     deny_prefixes = ("subprocess.", "os.exec", "os.spawn", "os.posix_spawn", "socket.", "ctypes.", "os.fork",
                      "os.forkpty", "pty.", "os.kill", "os.killpg", "signal.pthread_kill", "mmap.", "os.putenv",
                      "os.unsetenv", "sys.remote_exec", "webbrowser.", "urllib.", "http.", "ftplib.", "smtplib.",
-                     "shutil.", "os.chdir", "os.chroot", "os.startfile", "sys._current_frames", "winreg.")
+                     "shutil.", "os.chdir", "os.chroot", "os.startfile", "sys._current_frames", "winreg.", "sqlite3.")
     deny_exact = {"os.system", "os.popen", "_posixsubprocess.fork_exec", "os.fork", "os.setuid", "os.setgid"}
     path_events = {"os.remove", "os.rename", "os.mkdir", "os.rmdir", "os.chmod", "os.chown", "os.symlink", "os.link",
                    "os.truncate", "os.utime", "os.listdir", "os.scandir"}
@@ -91,67 +95,57 @@ def install_audit_hook(tmp: str, read_roots: list[str]) -> None:
     sys.addaudithook(hook)
 
 
+class _Channel:
+    """Frames in on ``req_fd``, frames out on ``resp_fd``; each frame read into its own buffer."""
+
+    def __init__(self, req_fd: int, resp_fd: int):
+        self.req, self.resp = req_fd, resp_fd
+
+    def recv(self):
+        prefix = bytearray(wire.HEAD.size)
+        if wire.read_into(self.req, prefix) < len(prefix):
+            return None, []
+        n_head, n_payload = wire.HEAD.unpack(prefix)
+        frame = bytearray(n_head + n_payload)
+        wire.read_into(self.req, frame)
+        head = wire.decode_header(bytes(frame[:n_head]))
+        return head, wire.split(head, memoryview(frame)[n_head:])
+
+    def send(self, head: dict, arrays=()) -> None:
+        wire.write_all(self.resp, wire.encode(head, arrays))
+
+
+def _error(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"[:2000]
+
+
 def main() -> int:
-    req_fd, resp_fd = int(sys.argv[1]), int(sys.argv[2])
-    req = os.fdopen(req_fd, "rb", buffering=0)
-    reader = _LineReader(req)
-
-    def send(obj) -> None:
-        data = (json.dumps(obj, allow_nan=True) + "\n").encode()
-        view = memoryview(data)
-        while view:
-            n = os.write(resp_fd, view)
-            view = view[n:]
-
-    init = json.loads(reader.readline())
-    tmp = init["tmp"]
-    os.chdir(tmp)
+    chan = _Channel(int(sys.argv[-2]), int(sys.argv[-1]))
+    init, _ = chan.recv()
+    os.chdir(init["tmp"])
     try:
-        from evolve.tasks import TASKS
-
-        driver = TASKS[init["task"]].cls.child_driver(init)
+        module, _, name = init["driver"].partition(":")
+        driver = getattr(importlib.import_module(module), name)(init)
         set_limits(init["limits"])
-        install_audit_hook(tmp, init["read_roots"])
+        install_audit_hook(init["tmp"], init["read_roots"])
     except BaseException as exc:  # noqa: BLE001 - the harness itself failed: report, never hang
-        send({"ok": False, "stage": "harness", "error": f"{type(exc).__name__}: {exc}"[:2000]})
+        chan.send({"ok": False, "stage": "harness", "error": _error(exc)})
         return 3
     try:
         namespace = {"__name__": "candidate", "__builtins__": __builtins__}
         exec(compile(init["code"], "candidate.py", "exec"), namespace)  # noqa: S102 - the sandboxed candidate
         driver.load(namespace)
-        send({"ok": True, "ready": True})
+        chan.send({"ok": True, "ready": True})
     except BaseException as exc:  # noqa: BLE001
-        send({"ok": False, "stage": "load", "error": f"{type(exc).__name__}: {exc}"[:2000]})
+        chan.send({"ok": False, "stage": "load", "error": _error(exc)})
         return 4
     while True:
-        line = reader.readline()
-        if not line:
-            return 0
-        msg = json.loads(line)
-        if msg.get("op") == "exit":
+        head, arrays = chan.recv()
+        if head is None or head.get("op") == "exit":
             return 0
         try:
-            out = driver.handle(msg)
+            out, out_arrays = driver.handle(head, arrays)
             out["ok"] = True
-        except BaseException as exc:  # noqa: BLE001 - MemoryError, RecursionError, InvalidRuleOutput...
-            out = {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:2000]}
-        send(out)
-
-
-class _LineReader:
-    def __init__(self, fh):
-        self.fh, self.buf = fh, b""
-
-    def readline(self) -> bytes:
-        while b"\n" not in self.buf:
-            chunk = self.fh.read(1 << 16)
-            if not chunk:
-                line, self.buf = self.buf, b""
-                return line
-            self.buf += chunk
-        line, _, self.buf = self.buf.partition(b"\n")
-        return line
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+        except BaseException as exc:  # noqa: BLE001 - MemoryError, RecursionError, the candidate's own errors...
+            out, out_arrays = {"ok": False, "error": _error(exc)}, []
+        chan.send(out, out_arrays)

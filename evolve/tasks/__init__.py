@@ -1,28 +1,22 @@
-"""Task plug-ins of the program search, by name (docs/evolve.md, Tasks): each is a
-:class:`~evolve.tasks.base.Task` (seed program, cascade stages, sandboxed child driver, trusted
-scorer) with its config class (or None)."""
+"""Task plug-ins of the program search (docs/evolve.md, Tasks): the registry
+(:data:`TASKS`, :func:`make_task`) and the task classes.
+
+The names are resolved on first use, so that importing a task's sandbox-side driver
+(``evolve.tasks.cfr_child``, ``evolve.tasks.psro_child``) inside the sandbox child imports
+NumPy and that module only, never the engines or the toolkit, which the child cannot see.
+"""
 
 from __future__ import annotations
 
-import dataclasses
+import importlib
 
-from evolve.tasks.base import Task
-from evolve.tasks.cfr import CFRTask
-from evolve.tasks.psro import PSROTask, PSROTaskConfig
-from gtlearn.core.registry import Registry
+_WHERE = {"TASKS": "registry", "make_task": "registry", "Task": "base", "CFRTask": "cfr", "PSROTask": "psro",
+          "PSROTaskConfig": "psro"}
 
-TASKS = Registry("evolve task")
-TASKS.add(CFRTask.name, CFRTask)
-TASKS.add(PSROTask.name, PSROTask, PSROTaskConfig)
+__all__ = sorted(_WHERE)
 
 
-def make_task(cfg: dict) -> Task:
-    """The task of a validated campaign config; its config fields come from ``cfg['cascade']``."""
-    entry = TASKS[cfg["run"]["task"]]
-    if entry.config_cls is None:
-        return entry.cls()
-    names = {f.name for f in dataclasses.fields(entry.config_cls)}
-    return entry.cls(TASKS.make_config(entry.name, **{k: v for k, v in cfg["cascade"].items() if k in names}))
-
-
-__all__ = ["TASKS", "CFRTask", "PSROTask", "PSROTaskConfig", "Task", "make_task"]
+def __getattr__(name: str):
+    if name not in _WHERE:
+        raise AttributeError(f"module 'evolve.tasks' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"evolve.tasks.{_WHERE[name]}"), name)

@@ -1,7 +1,9 @@
 """What a program-search task is (docs/evolve.md, Tasks).
 
 A task is a seed program, the cascade stages it compiles from a campaign config, a driver that
-runs the candidate inside the sandbox, and a trusted scorer that runs in the parent. The
+answers calls of the candidate's functions inside the sandbox, and trusted code in the
+evaluation worker that runs the method (the CFR engine, the PSRO loop) with those calls and
+scores the result. The
 evaluation skeleton shared by all tasks (stage 0 property screen, stage 1 with its gate against
 the seed, stage 2, the held-out stage 3) lives in :mod:`evolve.evaluator`; a task fills in what
 each stage asks the sandbox and how it scores the answer. Tasks are registered by name in
@@ -23,7 +25,10 @@ class Task:
     seed_program: ClassVar[str]
     functions: ClassVar[tuple[str, ...]]  # what every candidate must define (kept by the patcher)
     baseline_name: ClassVar[str]  # what fitness 0 means
-    child_driver: ClassVar[type]  # built inside the sandbox from the init message: load(ns), handle(msg)
+    # "module:Class" of the driver built inside the sandbox from the init message: load(ns),
+    # handle(msg, arrays) -> (msg, arrays). Its module must import nothing but NumPy and plain
+    # code: the sandbox child sees only the interpreter, NumPy and the evolve package.
+    child_driver: ClassVar[str]
 
     def __init__(self, config: Any = None):
         self.config = config
@@ -45,10 +50,6 @@ class Task:
     def baselines(self, stages: list[dict]) -> dict:
         """The baseline each stage's fitness is relative to: ``{str(stage): {game: ...}}``."""
         raise NotImplementedError
-
-    def sandbox_inputs(self, stages: list[dict]) -> tuple[dict, dict]:
-        """(files copied into the sandbox, extra init message) for an evaluation of ``stages``."""
-        return {}, {}
 
     def check_properties(self, sandbox, seed: int) -> None:
         """Stage 0: property tests of the candidate on random inputs; raises InvalidPayload."""

@@ -5,11 +5,11 @@ A candidate is a module defining ``update_regrets``, ``policy_from_regrets`` and
 CFR+ (Tammelin 2014), as in the paper (Li et al., "Discovering Multiagent Learning Algorithms
 with Large Language Models", arXiv:2602.16928).
 
-Split of trust: :class:`evolve.tasks.cfr_child.ChildDriver` runs the candidate inside the
-sandbox behind a permutation of infosets and actions and returns only permuted average
-policies; :func:`score_run` runs **in the parent**: it decodes, un-permutes and validates each
-policy (rejecting, never repairing) and computes the exact exploitability with
-:mod:`solvers.best_response`. Nothing else the child says is used.
+Split of trust: only the candidate's three functions run in the sandbox
+(:mod:`evolve.tasks.cfr_child`); the CFR engine that calls them, behind a permutation of
+infosets and actions, runs in the evaluation worker (:mod:`evolve.tasks.cfr_remote`), and
+:func:`score_run` validates each average policy (rejecting, never repairing) and computes its
+exact exploitability with :mod:`solvers.best_response`. Nothing else the child says is used.
 
 Horizon: ``T`` is not passed to the rule (the rule interface of docs/cfr.md). Held-out
 evaluation runs at ``heldout.horizon_mult`` x the training horizon, so schedules tuned to
@@ -22,10 +22,11 @@ import math
 
 import numpy as np
 
-from evolve.scoring import InvalidPayload, decode, encode, log_ratio_fitness, validate_policy
+from evolve.scoring import InvalidPayload, log_ratio_fitness, validate_policy
 from evolve.tasks.base import Task
-from evolve.tasks.cfr_child import FUNCS, ChildDriver, Perm
-from evolve.tasks.trees import get_tree, tree_file
+from evolve.tasks.cfr_child import FUNCS
+from evolve.tasks.cfr_remote import RemoteCalls, check_props, make_prop_cases, run_candidate, run_props
+from evolve.tasks.trees import get_tree
 from gtlearn.core.driver import drive
 from solvers.best_response import exploitability
 from solvers.cfr.engine import CFRSolver
@@ -86,7 +87,7 @@ class CFRTask(Task):
     seed_program = SEED
     functions = FUNCS
     baseline_name = "CFR+"
-    child_driver = ChildDriver
+    child_driver = "evolve.tasks.cfr_child:ChildDriver"
 
     def stages(self, cfg: dict) -> list[dict]:
         """Checkpoint lists per game: stage 1 at its horizon, stage 2 at its checkpoints and
@@ -117,122 +118,49 @@ class CFRTask(Task):
         return {str(s["stage"]): {g["game"]: baseline_curve(get_tree(g["game"]), g["checkpoints"]) for g in s["games"]}
                 for s in stages if s["stage"] != 0}
 
-    def sandbox_inputs(self, stages: list[dict]) -> tuple[dict, dict]:
-        games = sorted({g["game"] for s in stages for g in s["games"]})
-        files = {f"t{i}.npz": tree_file(g) for i, g in enumerate(games)}
-        return files, {"trees": {g: f"t{i}.npz" for i, g in enumerate(games)}}
-
     def check_properties(self, sandbox, seed: int) -> None:
         cases, meta = make_prop_cases(seed)
-        resp = sandbox.request({"op": "props", "cases": cases})
-        if not resp.get("ok"):
-            raise InvalidPayload(f"stage 0: {resp.get('error', '?')}")
-        check_props(resp, meta)
+        check_props(run_props(RemoteCalls(sandbox), cases), meta)
 
     def score_stage(self, sandbox, stage: dict, job: dict) -> dict:
-        """One ``run`` request per seed (the held-out stage has several, each its own permutation)."""
+        """One run of the trusted engine per game and seed (the held-out stage has several
+        seeds, each its own permutation), the candidate's functions called in its sandbox."""
         n = stage["stage"]
         seeds = stage.get("seeds", [job["seed"]]) if n == 3 else [job["seed"]]
+        calls = RemoteCalls(sandbox)
         per_seed = []
         for sd in seeds:
             games = [{"game": g["game"], "checkpoints": g["checkpoints"], "seed": int(sd) * 1000 + i}
                      for i, g in enumerate(stage["games"])]
-            resp = sandbox.request({"op": "run", "games": games})
-            if not resp.get("ok"):
-                raise InvalidPayload(f"stage {n}: {resp.get('error', '?')}")
             trees = {g["game"]: get_tree(g["game"]) for g in games}
-            per_seed.append(score_run(resp, games, trees, job["baselines"][str(n)]))
+            policies = {g["game"]: run_candidate(calls, trees[g["game"]], g["seed"], g["checkpoints"], f"s{n}/{sd}/{i}")
+                        for i, g in enumerate(games)}
+            per_seed.append(score_run(policies, games, trees, job["baselines"][str(n)]))
         if n != 3:
             return per_seed[0]
         m, lo, hi = fitness_ci([p["fitness"] for p in per_seed])
         return {"fitness": m, "ci_low": lo, "ci_high": hi, "seeds": per_seed}
 
 
-# -- stage 0: property tests (trusted inputs, trusted checks) --------------------------------
-def make_prop_cases(seed: int, n: int = 7, A: int = 4, steps: int = 3) -> tuple[list[dict], dict]:
-    """Random inputs for stage 0; case 1 is case 0 permuted, case 2 repeats case 0."""
-    rng = np.random.default_rng([int(seed), 17])
-    legal = rng.random((n, A)) < 0.7
-    legal[np.arange(n), rng.integers(0, A, n)] = True
-    legal[0] = False
-    legal[0, 1] = True  # a row with a single legal action
-    R = np.where(legal, rng.normal(size=(n, A)), 0.0)
-    S = np.where(legal, rng.random((n, A)), 0.0)
-    sigma = np.where(legal, rng.random((n, A)) + 0.05, 0.0)
-    sigma /= sigma.sum(axis=1, keepdims=True)
-    reach = rng.random(n)
-    reach[2] = 0.0
-    rs = [np.where(legal, rng.normal(size=(n, A)) * 2.0, 0.0) for _ in range(steps)]
-    rows = rng.permutation(n)
-    cols = np.argsort(rng.random((n, A)), axis=1)
-
-    def P(X):
-        return X[rows[:, None], cols]
-
-    base = {"legal": legal, "R": R, "S": S, "sigma": sigma, "reach": reach, "r": rs}
-    permuted = {"legal": P(legal), "R": P(R), "S": P(S), "sigma": P(sigma), "reach": reach[rows], "r": [P(x) for x in rs]}
-
-    def enc(c):
-        return {k: ([encode(x) for x in v] if isinstance(v, list) else encode(v)) for k, v in c.items()} | {"ts": list(range(1, steps + 1))}
-
-    return [enc(base), enc(permuted), enc(base)], {"rows": rows, "cols": cols, "legal": legal, "n": n, "A": A}
-
-
-def check_props(resp: dict, meta: dict, steps: int = 3) -> None:
-    """Stage-0 property checks on the returned outputs; raises InvalidPayload."""
-    rows, cols, legal, n, A = meta["rows"], meta["cols"], meta["legal"], meta["n"], meta["A"]
-    cases = resp.get("cases")
-    if not isinstance(cases, list) or len(cases) != 3:
-        raise InvalidPayload("stage 0: wrong number of property cases returned")
-    dec = []
-    for c in cases:
-        st = c.get("steps") if isinstance(c, dict) else None
-        if not isinstance(st, list) or len(st) != steps:
-            raise InvalidPayload("stage 0: wrong number of steps returned")
-        dec.append([{k: decode(s.get(k), shape=(n, A)) for k in ("R", "S", "sigma")} for s in st])
-    for k in range(steps):
-        a, b, c = dec[0][k], dec[1][k], dec[2][k]
-        for name in ("R", "S", "sigma"):
-            if not np.all(np.isfinite(a[name])):
-                raise InvalidPayload(f"stage 0: {name} not finite at t={k + 1}")
-            if np.any(a[name][~legal] != 0):
-                raise InvalidPayload(f"stage 0: {name} non-zero on illegal actions at t={k + 1}")
-            if not np.array_equal(a[name], c[name]):
-                raise InvalidPayload(f"stage 0: {name} is not deterministic (same inputs, different outputs)")
-            expect = a[name][rows[:, None], cols]
-            if not np.allclose(b[name], expect, rtol=1e-9, atol=1e-12):
-                raise InvalidPayload(f"stage 0: {name} is not permutation-equivariant at t={k + 1}")
-        validate_policy(a["sigma"], legal, tol=1e-9)
-
-
 # -- stages 1-3: trusted scoring ---------------------------------------------------------------
-def score_run(resp: dict, games: list[dict], trees: dict, baselines: dict) -> dict:
-    """Trusted scoring of a stage's ``run`` answer: un-permute, validate, exploitability.
+def score_run(policies: dict, games: list[dict], trees: dict, baselines: dict) -> dict:
+    """Trusted scoring of a stage: validate each average policy, compute its exploitability.
 
-    ``baselines[game][str(t)]`` is CFR+'s exploitability at checkpoint t. Returns the public
-    (or private) metrics dict; raises InvalidPayload on any invalid policy.
+    ``policies[game][str(t)]`` is the engine's average policy at checkpoint t,
+    ``baselines[game][str(t)]`` CFR+'s exploitability there. Returns the public (or private)
+    metrics dict; raises InvalidPayload on any invalid policy.
     """
-    out_games = resp.get("games")
-    if not isinstance(out_games, list) or len(out_games) != len(games):
-        raise InvalidPayload("wrong number of games returned")
     per_game, fits = {}, []
-    for spec, got in zip(games, out_games):
+    for spec in games:
         name = spec["game"]
         tree = trees[name]
-        if not isinstance(got, dict) or got.get("game") != name or not isinstance(got.get("policies"), dict):
-            raise InvalidPayload(f"{name}: malformed game result")
-        perm = Perm(tree, spec["seed"])
         curve = {}
         for t in sorted(int(c) for c in spec["checkpoints"]):
-            raw = got["policies"].get(str(t))
-            if raw is None:
-                raise InvalidPayload(f"{name}: no policy at iteration {t}")
-            policy = perm.inv_all(decode(raw, shape=tree.legal.shape))
             try:
-                validate_policy(policy, tree.legal)
+                validate_policy(policies[name][str(t)], tree.legal)
             except InvalidPayload as exc:
                 raise InvalidPayload(f"{name} t={t}: {exc}") from None
-            curve[str(t)] = float(exploitability(tree, policy))
+            curve[str(t)] = float(exploitability(tree, policies[name][str(t)]))
         final = str(max(int(c) for c in spec["checkpoints"]))
         base = baselines[name][final]
         f = log_ratio_fitness(curve[final], base)

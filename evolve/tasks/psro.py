@@ -3,9 +3,10 @@ evaluation-time meta-solver (the meta-solver interface of docs/psro.md), seeded 
 both, as in the paper (arXiv:2602.16928, SHOR-PSRO).
 
 PSRO itself runs in **trusted** code (:class:`solvers.psro.loop.PSROSolver`, exact best
-responses, exact meta-game payoffs). The candidate is queried through a step protocol: one JSON
-request per meta-solver call, answered by one long-lived sandboxed child per candidate (never
-reused for another). The answer is only a weight vector per player; the parent validates it
+responses, exact meta-game payoffs) in the evaluation worker. The candidate is queried through a
+step protocol: one request per meta-solver call, answered by one long-lived sandboxed child per
+candidate (:mod:`evolve.tasks.psro_child`, never reused for another). The answer is only a
+weight vector per player; the parent validates it
 (exact shape, finite, non-negative, positive sum; never repaired) and the engine normalises it
 (docs/psro.md, Meta-solver interface). Exploitability is computed by the trusted loop.
 
@@ -23,15 +24,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from evolve.scoring import FLOOR, InvalidPayload, decode, encode
+from evolve.scoring import FLOOR, InvalidPayload, untrusted
 from evolve.tasks.base import Task
+from evolve.tasks.psro_child import FUNCS
 from evolve.tasks.trees import get_tree
 from gtlearn.core.driver import drive
 from solvers.psro.loop import PSROConfig, PSROSolver
 from solvers.psro.meta_solvers import RM
 from solvers.psro.meta_solvers.base import MetaSolver
-
-FUNCS = ("train_meta_solver", "eval_meta_solver")
 
 SEED = '''"""Uniform meta-solvers for both PSRO slots (the seed of the gtlearn PSRO meta-solver search).
 
@@ -81,39 +81,13 @@ class PSROTaskConfig:
     baseline_iterations: int = 2000  # inner iterations of the regret-matching baseline
 
 
-# -- inside the sandbox ---------------------------------------------------------------------
-class ChildDriver:
-    def __init__(self, init: dict):
-        self.states = {"train": {}, "eval": {}}
-
-    def load(self, ns: dict) -> None:
-        missing = [f for f in FUNCS if not callable(ns.get(f))]
-        if missing:
-            raise TypeError(f"candidate defines no {', '.join(missing)}")
-        self.train, self.eval = ns[FUNCS[0]], ns[FUNCS[1]]
-
-    def handle(self, msg: dict) -> dict:
-        op = msg["op"]
-        if op == "reset":
-            self.states = {"train": {}, "eval": {}}
-            return {}
-        payoffs = [decode(p) for p in msg["payoffs"]]
-        if op == "train":
-            out = self.train(payoffs, int(msg["t"]), self.states["train"])
-        elif op == "eval":
-            out = self.eval(payoffs, self.states["eval"])
-        else:
-            raise ValueError(f"unknown op {op!r}")
-        return {"weights": [encode(np.asarray(w, dtype=np.float64)) for w in out]}
-
-
 # -- in the parent (trusted) ----------------------------------------------------------------
 class PSROTask(Task):
     name = "psro"
     seed_program = SEED
     functions = FUNCS
     baseline_name = "regret matching"
-    child_driver = ChildDriver
+    child_driver = "evolve.tasks.psro_child:ChildDriver"
 
     def __init__(self, config: PSROTaskConfig | None = None):
         super().__init__(config or PSROTaskConfig())
@@ -159,12 +133,9 @@ class PSROTask(Task):
             pay = [rng.normal(size=shape) for _ in shape]
             outs = []
             for _ in range(2):
-                sandbox.request({"op": "reset"})
+                _ask(sandbox, {"op": "reset"})
                 for slot in ("train", "eval"):
-                    resp = sandbox.request({"op": slot, "payoffs": [encode(p) for p in pay], "t": 1})
-                    if not resp.get("ok"):
-                        raise InvalidPayload(f"stage 0: {resp.get('error', '?')}")
-                    outs.append(_check_weights(resp, shape))
+                    outs.append(_check_weights(_ask(sandbox, {"op": slot, "t": 1}, pay, "stage 0"), shape))
             if not all(np.array_equal(a, b) for x, y in zip(outs[:2], outs[2:]) for a, b in zip(x, y)):
                 raise InvalidPayload("stage 0: meta-solver is not deterministic")
 
@@ -172,7 +143,7 @@ class PSROTask(Task):
         """One trusted PSRO run per game with the candidate in both slots (its state reset per game)."""
         per_game, fits = {}, []
         for g in stage["games"]:
-            sandbox.request({"op": "reset"})
+            _ask(sandbox, {"op": "reset"})
             c = curve(get_tree(g["game"]), _SandboxedMetaSolver(sandbox, "train"), _SandboxedMetaSolver(sandbox, "eval"), g["steps"])
             base = job["baselines"][str(stage["stage"])][g["game"]]
             f = fitness(c, base, stage["auc_weight"])
@@ -185,13 +156,20 @@ class PSROTask(Task):
         return m
 
 
-def _check_weights(resp: dict, sizes) -> list[np.ndarray]:
-    ws = resp.get("weights")
-    if not isinstance(ws, list) or len(ws) != len(sizes):
-        raise InvalidPayload(f"meta-solver returned {len(ws) if isinstance(ws, list) else 'no'} vectors for {len(sizes)} players")
+def _ask(sandbox, msg: dict, payoffs=(), what: str | None = None) -> list:
+    head, arrays = sandbox.request(msg, payoffs)
+    if not head.get("ok"):
+        raise InvalidPayload(f"{what or msg['op'] + ' meta-solver'}: the candidate raised {untrusted(head.get('error'))}")
+    return arrays
+
+
+def _check_weights(ws: list, sizes) -> list[np.ndarray]:
+    if len(ws) != len(sizes):
+        raise InvalidPayload(f"meta-solver returned {len(ws)} vectors for {len(sizes)} players")
     out = []
     for w, n in zip(ws, sizes):
-        w = decode(w, shape=(n,))
+        if w.dtype != np.float64 or w.shape != (n,):
+            raise InvalidPayload(f"meta-distribution has shape {w.shape}, expected ({n},)")
         if not np.all(np.isfinite(w)):
             raise InvalidPayload("meta-distribution has NaN or infinite entries")
         if np.any(w < 0):
@@ -214,14 +192,11 @@ class _SandboxedMetaSolver(MetaSolver):
     def solve(self, payoffs, t=None):
         slot = self.slots[0]
         payoffs = [np.asarray(p, dtype=np.float64) for p in payoffs]
-        msg = {"op": slot, "payoffs": [encode(p) for p in payoffs]}
+        msg = {"op": slot}
         if slot == "train":
             msg["t"] = int(t)
             self.state["calls"] = int(t)
-        resp = self.sandbox.request(msg)
-        if not resp.get("ok"):
-            raise InvalidPayload(f"{slot} meta-solver: {resp.get('error', '?')}")
-        return _check_weights(resp, payoffs[0].shape)
+        return _check_weights(_ask(self.sandbox, msg, payoffs), payoffs[0].shape)
 
 
 def curve(tree, train, evaluate, steps: int) -> list[float]:
