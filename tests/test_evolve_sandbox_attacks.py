@@ -1,7 +1,8 @@
 """Attacks on the program-search sandbox, one test per class of weakness (docs/evolve.md, Sandbox):
 
 1. the audit hook is not a file-system boundary (switched off through the object graph, or
-   bypassed by C-level file access);
+   bypassed: C-level file access, mknod, dir_fd-relative opens, a symlink swapped between its
+   check and the open);
 2. the campaign's own database is out of reach (no forged fitness, no leaked held-out data);
 3. no process outlives an evaluation, host Unix sockets are unreachable;
 4. the parent survives a worker that dies or is stopped, and a child that goes for it;
@@ -109,25 +110,117 @@ def processes_with(marker: str) -> list[int]:
 
 
 # -- 1. the file system ----------------------------------------------------------------------
-FS_ATTACKS = {  # name -> (body writing into HOST, needs the audit hook off)
+# A host directory's fd past the audit hook, for a dir_fd-relative open: the hook checks the name
+# it is given against the temp dir, the kernel resolves it against dir_fd. In the temp dir ``hk``
+# is a symlink n levels deep, so the hook sees ``hk/../..(n)/<path>`` as temp/<path>; under
+# ``he`` it is a real directory, so relative to ``he`` the same name climbs to / and then <path>.
+HOST_DIR_FD = """
+import os
+def host_dir(path):
+    try:  # what an attacker tries first: the hook refuses a read outside its roots
+        return os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        pass
+    n = len([p for p in os.getcwd().split('/') if p]) + 2
+    deep = 'hd/' + '/'.join(['x'] * (n - 1))
+    os.makedirs(deep, exist_ok=True)
+    if not os.path.islink('hk'):
+        os.symlink(deep, 'hk')
+    os.makedirs('he/hk', exist_ok=True)
+    return os.open('hk/' + '../' * n + path.lstrip('/'), os.O_RDONLY | os.O_DIRECTORY,
+                   dir_fd=os.open('he', os.O_RDONLY | os.O_DIRECTORY))
+"""
+SECRET = "held-out-7f3a9c"  # in a SQLite database on the host, next to the canary
+
+FS_ATTACKS = {  # name -> (body writing into or reading from HOST, needs the audit hook off)
     "open": ("open(HOST + '/a.txt', 'w').write('x')\nopen(HOST + '/keep.txt', 'w').write('pwned')", True),
     "sqlite": ("import sqlite3\nsqlite3.connect(HOST + '/b.db').execute('create table t(x)')", False),  # C-level I/O
     "mkfifo": ("import os\nos.mkfifo(HOST + '/c.fifo')", False),  # raises no audit event
     "shell": ("import os\nos.system('touch ' + HOST + '/d.txt')", True),
     "ctypes": ("import ctypes\nctypes.CDLL(None).creat((HOST + '/e.txt').encode(), 0o644)", True),
+    # dir_fd-relative opens: the open event carries the name, not the directory it is relative to
+    "dir_fd": (HOST_DIR_FD + "fd = host_dir(HOST)\n"
+               "for name, flags in (('keep.txt', os.O_WRONLY | os.O_TRUNC), ('f.txt', os.O_WRONLY | os.O_CREAT)):\n"
+               "    try:\n        w = os.open(name, flags, 0o644, dir_fd=fd)\n        os.write(w, b'pwned')\n"
+               "        os.close(w)\n    except OSError:\n        pass\n"
+               "if SECRET.encode() in os.read(os.open('campaign.db', os.O_RDONLY, dir_fd=fd), 1 << 16):\n"
+               "    ESCAPED.append('read the host database')", False),
+    # a symlink swapped between the hook's check and the open: ``s`` flips between a deep
+    # directory (``w`` and ``r`` then lie in the temp dir, where nothing is) and a shallow one
+    # (they then climb to / and name the host's files); the main thread opens through them
+    # until the flip lands in the hook's window
+    "symlink-race": ("import os, sys, threading, time\nD = len([p for p in os.getcwd().split('/') if p])\n"
+                     "deep = 'd/' + '/'.join(['x'] * D)\nos.makedirs(deep)\nos.symlink(deep, 's')\n"
+                     "up = 's/' + '../' * (D + 1) + HOST.lstrip('/')\n"
+                     "os.symlink(up + '/keep.txt', 'w')\nos.symlink(up + '/campaign.db', 'r')\n"
+                     "stop = threading.Event()\n"
+                     "def flip():\n    i = 0\n    while not stop.is_set():\n        i += 1\n"
+                     "        os.symlink('d' if i % 2 else deep, f's{i}')\n        os.replace(f's{i}', 's')\n"
+                     "sys.setswitchinterval(1e-6)\nt = threading.Thread(target=flip, daemon=True)\nt.start()\n"
+                     "won = set()\nend = time.monotonic() + RACE_S\n"
+                     "while time.monotonic() < end and len(won) < 2:\n"
+                     "    for link, flags in (('w', os.O_WRONLY | os.O_TRUNC), ('r', os.O_RDONLY)):\n"
+                     "        try:\n            fd = os.open(link, flags)\n        except OSError:\n            continue\n"
+                     "        if flags == os.O_RDONLY and SECRET.encode() in os.read(fd, 1 << 16):\n"
+                     "            won.add('read the host database')\n        elif flags != os.O_RDONLY:\n"
+                     "            os.write(fd, b'pwned')\n            won.add('wrote the host canary')\n"
+                     "        os.close(fd)\nstop.set()\nt.join()\nESCAPED.extend(sorted(won))", False),
+    # mknod: a regular file and a FIFO on the host (no audit event), and a device node (here
+    # /dev/zero's, harmless; a disk's would read the host's raw blocks) in the temp dir
+    "mknod": ("import os, stat\nfor name, mode in (('g.txt', stat.S_IFREG), ('h.fifo', stat.S_IFIFO)):\n"
+              "    try:\n        os.mknod(HOST + '/' + name, 0o644 | mode)\n    except OSError:\n        pass\n"
+              "os.mknod('zero', 0o600 | stat.S_IFCHR, os.makedev(1, 5))\n"
+              "if open('zero', 'rb').read(4) == bytes(4):\n    ESCAPED.append('made a device node')", False),
 }
+RACE_S = 1.5  # how long the race runs where it never wins (under the strong profile: ~3,500 tries here;
+# the weak profile's first win takes 1 to ~1,000)
+# What the audit hook alone (the weak profile ``none``) lets through, shown by a control test below.
+PAST_THE_HOOK = ("dir_fd", "mknod", "symlink-race")
+
+
+def make_host(tmp_path):
+    """A directory of the host, outside every sandbox: a canary file and a database holding a secret."""
+    host = tmp_path / "host"
+    host.mkdir()
+    (host / "keep.txt").write_text("original")
+    with sqlite3.connect(host / "campaign.db") as conn:
+        conn.execute("CREATE TABLE heldout (game TEXT)")
+        conn.execute("INSERT INTO heldout VALUES (?)", (SECRET,))
+    conn.close()
+    return host, snapshot(host)
+
+
+def snapshot(host) -> dict:
+    """Name -> contents of each regular file, or its file type (a FIFO is never opened)."""
+    return {p.name: p.read_bytes() if p.is_file() and not p.is_symlink() else oct(p.lstat().st_mode) for p in host.iterdir()}
+
+
+def fs_attack(host, name, race_s: float = RACE_S) -> str:
+    body, disarm = FS_ATTACKS[name]
+    return attack(f"HOST = {str(host)!r}\nSECRET = {SECRET!r}\nRACE_S = {race_s!r}\n" + body, disarm)
 
 
 @strong
 @pytest.mark.parametrize("name", sorted(FS_ATTACKS))
 def test_class1_file_system_is_out_of_reach(baselines, honest, tmp_path, name):
-    host = tmp_path / "host"
-    host.mkdir()
-    (host / "keep.txt").write_text("original")
-    body, disarm = FS_ATTACKS[name]
-    contained(run_job(job(attack(f"HOST = {str(host)!r}\n" + body, disarm), CFG, baselines, seed=5)), honest)
-    assert sorted(p.name for p in host.iterdir()) == ["keep.txt"]
-    assert (host / "keep.txt").read_text() == "original"
+    host, before = make_host(tmp_path)
+    contained(run_job(job(fs_attack(host, name), CFG, baselines, seed=5)), honest)
+    assert snapshot(host) == before
+
+
+@pytest.mark.parametrize("name", PAST_THE_HOOK)
+def test_class1_control_these_attacks_pass_the_audit_hook(baselines, tmp_path, name):
+    """A control for the test above: under the weak profile ``none`` (rlimits and the audit hook,
+    left on) each of these attacks does reach the host, so it is the strong profile's isolation
+    that holds them there. (Should the hook learn to stop one, this control fails: drop the
+    attack from PAST_THE_HOOK, it stays in the strong test.)"""
+    host, before = make_host(tmp_path)
+    weak = tiny_cfg(sandbox={"wall_s": 30, "cpu_s": 30, "mem_mb": 1536, "profile": "none"})
+    res = run_job(job(fs_attack(host, name, race_s=15.0), weak, baselines, seed=5))  # the race stops once won
+    after = snapshot(host)
+    assert after != before, f"{name} did not reach the host past the audit hook: {res['reason']}"
+    if name in ("dir_fd", "symlink-race"):  # and read the database
+        assert "read the host database" in (res["reason"] or ""), res["reason"]
 
 
 # -- 2. the campaign's own data --------------------------------------------------------------
@@ -147,7 +240,16 @@ DB_ATTACKS = {
              "            c = sqlite3.connect(os.path.join(d, 'campaign.db'), isolation_level=None)\n"
              "            c.execute(\"UPDATE programs SET public_fitness=99\")\n"
              "            leak.append('LEAK' + str(c.execute('SELECT config_json FROM runs').fetchall()))\n"),
+    # the audit hook left on: an fd of the campaign directory's parent past it (HOST_DIR_FD), then
+    # dir_fd-relative opens to read the raw database and to drop a file next to it
+    "dir_fd": (HOST_DIR_FD + "run = os.path.dirname(DB)\nfd = host_dir(os.path.dirname(run))\n"
+               "rfd = os.open(os.path.basename(run), os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)\n"
+               "os.close(os.open('pwned.txt', os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=rfd))\n"
+               "data = b''.join(os.read(os.open(f, os.O_RDONLY, dir_fd=rfd), 1 << 22) for f in os.listdir(rfd)\n"
+               "                if f.startswith('campaign.db'))  # with its write-ahead log\n"
+               "leak.append('LEAK' + repr(data[data.find(b'goofspiel') - 100:][:300]))\n"),
 }
+DB_KEEP_HOOK = {"dir_fd"}  # attacks that go past the audit hook rather than switching it off
 
 
 @strong
@@ -160,7 +262,7 @@ def test_class2_campaign_database_is_out_of_reach(tmp_path, name):
     body = f"DB = {str(db)!r}\n" + DB_ATTACKS[name]
     code = ("def update_regrets(cum_regret, inst_regret, legal, t, state):\n    if t == 1 and 'x' not in state:\n"
             "        state['x'] = 1\n        leak = []\n        try:\n"
-            + "\n".join("            " + ln for ln in (DISARM + body).splitlines())
+            + "\n".join("            " + ln for ln in (("" if name in DB_KEEP_HOOK else DISARM) + body).splitlines())
             + "\n        except BaseException as exc:\n            leak.append(repr(exc))\n"
             "        if leak and 'LEAK' in str(leak):\n            raise RuntimeError(str(leak))\n"
             f"    return {HONEST}")
@@ -180,6 +282,7 @@ def test_class2_campaign_database_is_out_of_reach(tmp_path, name):
                       + [tuple(r) for r in conn.execute("SELECT stderr_tail FROM evaluations")]
                       + [tuple(r) for r in conn.execute("SELECT prompt FROM llm_calls")])
     assert "goofspiel" not in text and "LEAK[(" not in text  # (the attack's own code says LEAK)
+    assert not (run / "pwned.txt").exists()
     assert c.db.run_row()["status"] == "finished"
 
 
