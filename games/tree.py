@@ -4,8 +4,9 @@ A :class:`GameTree` holds the whole game tree of a (sequential, explicit-chance)
 game as NumPy arrays. Nodes are stored **level by level** (all nodes of depth d before those
 of depth d+1, and the children of a node contiguous in legal-action order), so forward
 (reach) and backward (value) sweeps are one vectorized step per level. Infosets are numbered
-**player by player** (player 0's block first), so that "all infosets of player p" is a slice
-and a policy is one ``(num_infosets, max_actions)`` array with a boolean ``legal`` mask.
+**player by player** (player 0's block first, first-visit order of a depth-first walk inside
+a block), so that "all infosets of player p" is a slice and a policy is one
+``(num_infosets, max_actions)`` array with a boolean ``legal`` mask.
 
 Per node:
     parent         int32   index of the parent node (-1 for the root)
@@ -16,39 +17,47 @@ Per node:
                            player, else -1 (flat index into a policy array)
     chance_prob    float64 probability of the edge into this node if the parent is chance, else 1
     terminal       int32   row of ``payoffs`` for a terminal node, else -1
+Per outcome:
+    payoffs        float64 (rows, N): the distinct payoff vectors in first-visit order (terminals
+                   with equal payoffs share a row; after PAYOFF_ROWS_SHARED distinct ones, each
+                   further new vector gets its own row)
 Per infoset:
     infoset_player, legal (bool, I x A), actions (OpenSpiel action ids, -1 padded),
-    keys (information state strings), rep_node (one node of the infoset),
-    own_depth (number of decisions of the same player above it)
+    keys (information state strings, stored as one UTF-8 blob + offsets), rep_node (one node
+    of the infoset), own_depth (number of decisions of the same player above it)
 
-A size guard estimates the tree with Knuth's unbiased random-probe estimator before
-enumerating it and refuses a game above ``max_nodes``. Compiled trees are cached on disk,
-keyed by the game string and :data:`COMPILER_VERSION`.
+Compilation streams (:mod:`games.tree_walk`): one depth-first walk appends each node's record
+to compact per-level buffers (a node's visit order inside its level *is* its level position,
+so nothing is sorted and no node object is kept), and the buffers become the final arrays one
+level at a time. Peak memory stays under about twice the finished tree. A size guard estimates the tree with
+Knuth's random-probe estimator and refuses a game above the node limit, whose default is
+derived from the memory available and the bytes per node of the solver that will run.
+Compiled trees are cached on disk, keyed by the game string and :data:`COMPILER_VERSION`.
 """
 
 from __future__ import annotations
 
 import hashlib
-import math
 import os
 import random
-import time
-from array import array
 from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
 
 from games.openspiel import load_game, resolve_game_string
+from games.tree_walk import CHANCE, TERMINAL, TreeWalk
 from gtlearn.core.errors import GameTooLargeError, GtlearnError
 
-COMPILER_VERSION = "1"
-CHANCE = -1
-TERMINAL = -2
-DEFAULT_MAX_NODES = int(os.environ.get("GTLEARN_MAX_NODES", 5_000_000))
-PROGRESS_EVERY = 20_000  # nodes between progress reports while compiling
-PROJECTION_AFTER_S = 3.0  # a walk projected over the limit is stopped after this many seconds
-PROJECTION_MARGIN = 1.5
+__all__ = ["CHANCE", "TERMINAL", "COMPILER_VERSION", "GameTree", "compile_game", "compile_tree", "estimate_tree_size",
+           "default_max_nodes", "available_memory", "cache_dir"]
+
+COMPILER_VERSION = "2"
+# Measured on the battleship benchmark games (experiments/results/scale_battleship.md): the
+# finished arrays take ~41-45 B/node (two players) and compiling peaks below ~70 B/node.
+TREE_BYTES_PER_NODE = 45
+COMPILE_PEAK_BYTES_PER_NODE = 70
+MEMORY_FRACTION = 0.8  # of the available memory the default limit lets a run use
 
 
 def cache_dir() -> Path:
@@ -56,6 +65,46 @@ def cache_dir() -> Path:
         os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "gtlearn"
     )
     return Path(root) / "trees"
+
+
+def available_memory() -> int:
+    """Bytes of memory this process can still use: MemAvailable, capped by a cgroup limit."""
+    avail = None
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    avail = int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    if avail is None:
+        avail = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2
+    for limit_file, usage_file in (("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
+                                   ("/sys/fs/cgroup/memory/memory.limit_in_bytes",
+                                    "/sys/fs/cgroup/memory/memory.usage_in_bytes")):
+        try:
+            limit = int(Path(limit_file).read_text().strip())
+            used = int(Path(usage_file).read_text().strip())
+        except (OSError, ValueError):  # absent, or "max"
+            continue
+        avail = min(avail, max(limit - used, 0))
+    return avail
+
+
+def default_max_nodes(solver_bytes_per_node: float = 0.0) -> tuple[int, str]:
+    """The default node limit and how it was derived (for error messages).
+
+    ``GTLEARN_MAX_NODES`` wins when set; otherwise a fraction of the available memory divided
+    by the larger of the compiler's peak and the finished tree plus the solver's own bytes per
+    node (``solver_bytes_per_node``, e.g. :func:`solvers.cfr.factory.solver_bytes_per_node`)."""
+    env = os.environ.get("GTLEARN_MAX_NODES")
+    if env:
+        return int(env), "GTLEARN_MAX_NODES"
+    avail = available_memory()
+    per_node = max(COMPILE_PEAK_BYTES_PER_NODE, TREE_BYTES_PER_NODE + solver_bytes_per_node)
+    limit = int(MEMORY_FRACTION * avail / per_node)
+    return limit, (f"{MEMORY_FRACTION:.0%} of {avail / 2**30:.1f} GiB available at {per_node:.0f} B/node: tree "
+                   f"{TREE_BYTES_PER_NODE} + solver {solver_bytes_per_node:.0f}, compile peak {COMPILE_PEAK_BYTES_PER_NODE}")
 
 
 @dataclass
@@ -72,13 +121,14 @@ class GameTree:
     chance_prob: np.ndarray
     terminal: np.ndarray
     level_ptr: np.ndarray  # nodes of depth d are level_ptr[d]:level_ptr[d+1]
-    payoffs: np.ndarray  # (num_terminals, num_players)
+    payoffs: np.ndarray  # (distinct outcomes, num_players)
     # infosets (player blocks)
     infoset_player: np.ndarray
     player_ptr: np.ndarray  # infosets of player p are player_ptr[p]:player_ptr[p+1]
     legal: np.ndarray
     actions: np.ndarray
-    keys: np.ndarray
+    key_blob: np.ndarray  # uint8: the UTF-8 information state strings, concatenated
+    key_offsets: np.ndarray  # int64 (I + 1,): key i is key_blob[key_offsets[i]:key_offsets[i+1]]
     rep_node: np.ndarray
     own_depth: np.ndarray
     uniform_depth: bool  # every infoset's histories share one tree depth
@@ -104,19 +154,34 @@ class GameTree:
         return [slice(int(a), int(b)) for a, b in zip(self.level_ptr[:-1], self.level_ptr[1:])]
 
     def nbytes(self) -> int:
-        """Bytes held by the compiled arrays (infoset key strings excluded)."""
-        return sum(
-            getattr(self, f.name).nbytes
-            for f in fields(self)
-            if isinstance(getattr(self, f.name), np.ndarray) and f.name != "keys"
-        )
+        """Bytes held by the compiled arrays (infoset keys included)."""
+        return sum(getattr(self, f.name).nbytes for f in fields(self) if isinstance(getattr(self, f.name), np.ndarray))
 
     def uniform_policy(self) -> np.ndarray:
         return self.legal / self.legal.sum(axis=1, keepdims=True)
 
+    # -- infoset keys -----------------------------------------------------------------
+    def key(self, i: int) -> str:
+        """The information state string of infoset ``i``."""
+        return self.key_blob[self.key_offsets[i]: self.key_offsets[i + 1]].tobytes().decode()
+
+    @property
+    def keys(self) -> np.ndarray:
+        """All information state strings as a NumPy string array (built on first use)."""
+        cached = self.__dict__.get("_keys")
+        if cached is None:
+            cached = np.array(self._key_list()) if self.num_infosets else np.array([], dtype=str)
+            self.__dict__["_keys"] = cached
+        return cached
+
+    def _key_list(self) -> list[str]:
+        blob = self.key_blob.tobytes()
+        off = self.key_offsets.tolist()
+        return [blob[a:b].decode() for a, b in zip(off[:-1], off[1:])]
+
     def infoset_index(self) -> dict[str, int]:
         """Information state string -> global infoset id."""
-        return {str(k): i for i, k in enumerate(self.keys)}
+        return {k: i for i, k in enumerate(self._key_list())}
 
     # -- persistence ------------------------------------------------------------------
     def save(self, path: str | Path) -> None:
@@ -158,14 +223,23 @@ def estimate_tree_size(game, probes: int = 256, seed: int = 0) -> float:
     return total / probes
 
 
+def _resolve_limit(max_nodes: int | None, solver_bytes_per_node: float) -> tuple[int, str]:
+    if max_nodes is not None:
+        return int(max_nodes), "raise --max-nodes"
+    limit, how = default_max_nodes(solver_bytes_per_node)
+    return limit, f"the default limit: {how}; pass --max-nodes to change it"
+
+
 def compile_game(game_string: str, *, max_nodes: int | None = None, use_cache: bool = True,
-                 progress=None) -> GameTree:
+                 progress=None, solver_bytes_per_node: float = 0.0) -> GameTree:
     """Compile (or load from the on-disk cache) the tree of an OpenSpiel game string.
 
-    ``progress(nodes_so_far, projected_total)`` is called every few thousand nodes while a tree
-    is compiled; a walk projected well over ``max_nodes`` stops after a few seconds."""
+    ``max_nodes=None`` derives the limit from the available memory and
+    ``solver_bytes_per_node`` (:func:`default_max_nodes`). ``progress(nodes_so_far,
+    projected_total)`` is called every few ten thousand nodes while a tree is compiled; a walk
+    projected well over the limit stops after a few seconds."""
     game_string = resolve_game_string(game_string)
-    max_nodes = DEFAULT_MAX_NODES if max_nodes is None else int(max_nodes)
+    max_nodes, how = _resolve_limit(max_nodes, solver_bytes_per_node)
     key = hashlib.sha256(f"{game_string}|{COMPILER_VERSION}".encode()).hexdigest()[:20]
     path = cache_dir() / f"{key}.npz"
     if use_cache and path.exists():
@@ -176,16 +250,11 @@ def compile_game(game_string: str, *, max_nodes: int | None = None, use_cache: b
         if tree is not None and tree.game_string == game_string:
             if tree.num_nodes > max_nodes:
                 raise GameTooLargeError(
-                    f"game {game_string!r} has {tree.num_nodes:,} nodes, over the limit of {max_nodes:,} (raise --max-nodes)"
+                    f"game {game_string!r} has {tree.num_nodes:,} nodes, over the limit of {max_nodes:,} ({how})"
                 )
             return tree
     game = load_game(game_string)
-    estimate = estimate_tree_size(game)
-    if estimate > max_nodes:
-        raise GameTooLargeError(
-            f"game {game_string!r} is estimated at {estimate:,.0f} nodes, over the limit of {max_nodes:,} (raise --max-nodes)"
-        )
-    tree = compile_tree(game, game_string, max_nodes=max_nodes, check_size=False, progress=progress)
+    tree = compile_tree(game, game_string, max_nodes=max_nodes, progress=progress, limit_reason=how)
     if use_cache:
         try:
             tree.save(path)
@@ -195,203 +264,19 @@ def compile_game(game_string: str, *, max_nodes: int | None = None, use_cache: b
 
 
 def compile_tree(game, game_string: str | None = None, *, max_nodes: int | None = None, check_size: bool = True,
-                 progress=None) -> GameTree:
+                 progress=None, solver_bytes_per_node: float = 0.0, limit_reason: str | None = None) -> GameTree:
     """Compile any game object with the pyspiel game/state API (OpenSpiel C++ games, OpenSpiel
     Python games, or a project's own game class) into a :class:`GameTree`. Not cached."""
     game_string = game_string or str(game)
-    max_nodes = DEFAULT_MAX_NODES if max_nodes is None else int(max_nodes)
+    max_nodes, how = _resolve_limit(max_nodes, solver_bytes_per_node)
+    how = limit_reason or how
     if check_size:
         estimate = estimate_tree_size(game)
         if estimate > max_nodes:
             raise GameTooLargeError(
-                f"game {game_string!r} is estimated at {estimate:,.0f} nodes, over the limit of {max_nodes:,}"
+                f"game {game_string!r} is estimated at {estimate:,.0f} nodes (Knuth's estimator, 256 random "
+                f"probes), over the limit of {max_nodes:,} ({how})"
             )
-    return _level_order(_enumerate(game, game_string, max_nodes, progress), game_string)
-
-
-@dataclass
-class _Enumeration:
-    """The tree as the depth-first walk found it (pre-order), before level ordering."""
-
-    n_players: int
-    parent: array
-    player: array
-    infoset: array
-    action_index: array
-    chance_prob: array
-    terminal: array
-    depth: array
-    payoffs: list
-    infoset_ids: dict
-    infoset_actions: list
-    infoset_player: list
-    infoset_depths: list
-    infoset_own_depth: list
-    rep_node: list
-
-    def infoset_of(self, key: str, legal: list[int], q: int, node: int, d: int, own: tuple, game_string: str) -> int:
-        """The id of the infoset ``key`` (numbered in first-visit order), checking its actions."""
-        iid = self.infoset_ids.get(key)
-        if iid is None:
-            iid = self.infoset_ids[key] = len(self.infoset_actions)
-            self.infoset_actions.append(legal)
-            self.infoset_player.append(q)
-            self.infoset_depths.append({d})
-            self.infoset_own_depth.append(own[q])
-            self.rep_node.append(node)
-        else:
-            if self.infoset_actions[iid] != legal:
-                raise GtlearnError(f"game {game_string!r}: infoset {key!r} has inconsistent legal actions")
-            self.infoset_depths[iid].add(d)
-        return iid
-
-
-def _log_add(a: float, b: float) -> float:
-    if a < b:
-        a, b = b, a
-    return a if b == -math.inf else a + math.log1p(math.exp(b - a))
-
-
-def _size(log_n: float) -> str:
-    return f"{math.exp(log_n):,.0f}" if log_n < 50 else f"10^{log_n / math.log(10):.0f}"
-
-
-def _report(game_string: str, nodes: int, log_finished: float, seconds: float, max_nodes: int, progress) -> None:
-    """Progress of the walk; refuse early when the projected size is clearly over the limit."""
-    log_projected = math.log(nodes) - log_finished
-    projected = math.exp(log_projected) if log_projected < 700 else math.inf
-    if progress is not None:
-        progress(nodes, projected)
-    if seconds > PROJECTION_AFTER_S and log_finished > -math.inf and projected > PROJECTION_MARGIN * max_nodes:
-        raise GameTooLargeError(
-            f"game {game_string!r} is projected at ~{_size(log_projected)} nodes after walking {nodes:,} of them, "
-            f"over the limit of {max_nodes:,} (raise --max-nodes)"
-        )
-
-
-def _enumerate(game, game_string: str, max_nodes: int, progress=None) -> _Enumeration:
-    """Walk the game depth-first (pre-order), recording every node and numbering infosets."""
-    n_players = game.num_players()
-    try:
-        perfect_info = not game.get_type().provides_information_state_string
-    except AttributeError:
-        perfect_info = False
-    e = _Enumeration(n_players, array("i"), array("b"), array("i"), array("h"), array("d"), array("i"), array("i"),
-                     [], {}, [], [], [], [], [])
-    parent, player, infoset, action_index, chance_prob, terminal, depth, payoffs = (
-        e.parent, e.player, e.infoset, e.action_index, e.chance_prob, e.terminal, e.depth, e.payoffs)
-
-    # Depth-first pre-order; own_counts[q] = decisions of q on the path (for own_depth).
-    # mass = probability of reaching the node by uniformly random choices (kept as a log: deep
-    # games underflow); the finished mass is the fraction of the tree walked, so nodes / finished
-    # projects the total size (Knuth's measure).
-    stack = [(game.new_initial_state(), -1, 0, 1.0, 0, (0,) * n_players, 0.0)]
-    finished, started = -math.inf, time.perf_counter()
-    while stack:
-        state, par, a_idx, prob, d, own, log_mass = stack.pop()
-        idx = len(parent)
-        if idx >= max_nodes:
-            raise GameTooLargeError(
-                f"game {game_string!r} has more than {max_nodes:,} nodes (raise --max-nodes)"
-            )
-        if idx and idx % PROGRESS_EVERY == 0:
-            _report(game_string, idx, finished, time.perf_counter() - started, max_nodes, progress)
-        parent.append(par)
-        action_index.append(a_idx)
-        chance_prob.append(prob)
-        depth.append(d)
-        if state.is_terminal():
-            player.append(TERMINAL)
-            infoset.append(-1)
-            terminal.append(len(payoffs))
-            payoffs.append(state.returns())
-            finished = _log_add(finished, log_mass)
-            continue
-        terminal.append(-1)
-        children = []
-        if state.is_chance_node():
-            player.append(CHANCE)
-            infoset.append(-1)
-            outcomes = state.chance_outcomes()
-            for k, (action, p) in enumerate(outcomes):
-                children.append((state.child(action), idx, k, p, d + 1, own, log_mass - math.log(len(outcomes))))
-        else:
-            q = state.current_player()
-            if q < 0:
-                raise GtlearnError(f"game {game_string!r} has a simultaneous node after wrapping; cannot compile")
-            key = state.history_str() if perfect_info else state.information_state_string(q)
-            legal = state.legal_actions()
-            player.append(q)
-            infoset.append(e.infoset_of(key, legal, q, idx, d, own, game_string))
-            child_own = own[:q] + (own[q] + 1,) + own[q + 1 :]
-            for k, action in enumerate(legal):
-                children.append((state.child(action), idx, k, 1.0, d + 1, child_own, log_mass - math.log(len(legal))))
-        stack.extend(reversed(children))
-
-    return e
-
-
-def _level_order(e: _Enumeration, game_string: str) -> GameTree:
-    """Renumber nodes level by level and infosets player by player into a :class:`GameTree`."""
-    (n_players, parent, player, infoset, action_index, chance_prob, terminal, depth, payoffs, infoset_ids,
-     infoset_actions, infoset_player, infoset_depths, infoset_own_depth, rep_node) = (
-        e.n_players, e.parent, e.player, e.infoset, e.action_index, e.chance_prob, e.terminal, e.depth, e.payoffs,
-        e.infoset_ids, e.infoset_actions, e.infoset_player, e.infoset_depths, e.infoset_own_depth, e.rep_node)
-    parent_a = np.frombuffer(parent, dtype=np.int32).copy()
-    depth_a = np.frombuffer(depth, dtype=np.int32)
-    # Stable sort by depth: DFS pre-order keeps each node's children contiguous and ordered.
-    order = np.argsort(depth_a, kind="stable")
-    inverse = np.empty_like(order)
-    inverse[order] = np.arange(order.size)
-    parent_a = parent_a[order]
-    parent_a[parent_a >= 0] = inverse[parent_a[parent_a >= 0]]
-    player_a = np.frombuffer(player, dtype=np.int8)[order].copy()
-    infoset_old = np.frombuffer(infoset, dtype=np.int32)[order]
-    levels = np.bincount(depth_a)
-    level_ptr = np.concatenate([[0], np.cumsum(levels)]).astype(np.int64)
-
-    # Renumber infosets player by player (first-visit order inside each player's block).
-    n_inf = len(infoset_actions)
-    inf_player = np.asarray(infoset_player, dtype=np.int32)
-    inf_order = np.argsort(inf_player, kind="stable")
-    inf_new = np.empty(n_inf, dtype=np.int32)
-    inf_new[inf_order] = np.arange(n_inf, dtype=np.int32)
-    infoset_a = np.where(infoset_old >= 0, inf_new[np.maximum(infoset_old, 0)], -1).astype(np.int32)
-    max_actions = max((len(a) for a in infoset_actions), default=1)
-    legal_m = np.zeros((n_inf, max_actions), dtype=bool)
-    actions_m = np.full((n_inf, max_actions), -1, dtype=np.int64)
-    for old, acts in enumerate(infoset_actions):
-        legal_m[inf_new[old], : len(acts)] = True
-        actions_m[inf_new[old], : len(acts)] = acts
-    keys_by_old = list(infoset_ids.keys())  # insertion order == old id order
-    keys = np.array([keys_by_old[i] for i in inf_order]) if n_inf else np.array([], dtype=str)
-    rep = inverse[np.asarray(rep_node, dtype=np.int64)[inf_order]].astype(np.int64) if n_inf else np.zeros(0, np.int64)
-    own_depth = np.asarray(infoset_own_depth, dtype=np.int32)[inf_order] if n_inf else np.zeros(0, np.int32)
-    uniform_depth = all(len(ds) == 1 for ds in infoset_depths)
-    player_ptr = np.searchsorted(inf_player[inf_order], np.arange(n_players + 1)).astype(np.int64)
-
-    action_index_a = np.frombuffer(action_index, dtype=np.int16)[order].copy()
-    parent_infoset = np.where(parent_a >= 0, infoset_a[np.maximum(parent_a, 0)], -1)
-    edge_slot = np.where(parent_infoset >= 0, parent_infoset.astype(np.int64) * max_actions + action_index_a, -1).astype(np.int32)
-    return GameTree(
-        game_string=game_string,
-        num_players=n_players,
-        max_actions=int(max_actions),
-        parent=parent_a,
-        player=player_a,
-        infoset=infoset_a,
-        action_index=action_index_a,
-        edge_slot=edge_slot,
-        chance_prob=np.frombuffer(chance_prob, dtype=np.float64)[order].copy(),
-        terminal=np.frombuffer(terminal, dtype=np.int32)[order].copy(),
-        level_ptr=level_ptr,
-        payoffs=np.asarray(payoffs, dtype=np.float64).reshape(-1, n_players),
-        infoset_player=inf_player[inf_order],
-        player_ptr=player_ptr,
-        legal=legal_m,
-        actions=actions_m,
-        keys=keys,
-        rep_node=rep,
-        own_depth=own_depth,
-        uniform_depth=uniform_depth,
-    )
+    walk = TreeWalk(game, game_string, max_nodes, how, progress, available=available_memory())
+    walk.run()
+    return GameTree(game_string=game_string, **walk.arrays())

@@ -120,8 +120,10 @@ def rps_hand(rule, iterations):
 def rps_solver(rule, iterations, **kw):
     tree = compile_game("matrix_rps")
     assert tree.num_players == 2 and tree.legal.shape == (2, 3)
-    # the compiled payoffs are the RPS matrix (leaves in (a0, a1) order)
-    assert np.array_equal(tree.payoffs[:, 0].reshape(3, 3), np.array(RPS))
+    # the compiled payoffs are the RPS matrix (leaves in (a0, a1) order; equal payoff rows are
+    # stored once, so each leaf names its row)
+    leaf_rows = tree.terminal[tree.terminal >= 0]
+    assert np.array_equal(tree.payoffs[leaf_rows, 0].reshape(3, 3), np.array(RPS))
     solver = CFRSolver(tree, rule=rule, rule_kwargs=kw)
     solver.policy[:] = np.array([SIGMA1, SIGMA1])
     for _ in range(iterations):

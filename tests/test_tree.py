@@ -9,22 +9,25 @@ GAMES = ["kuhn_poker", "kuhn_poker(players=3)", "leduc_poker", "goofspiel_4"]
 
 
 def _count_nodes(game):
-    stack, n = [game.new_initial_state()], 0
+    """(number of nodes, the terminals' returns) by a plain walk."""
+    stack, n, returns = [game.new_initial_state()], 0, []
     while stack:
         s = stack.pop()
         n += 1
         if s.is_terminal():
+            returns.append(s.returns())
             continue
         acts = [a for a, _ in s.chance_outcomes()] if s.is_chance_node() else s.legal_actions()
         stack.extend(s.child(a) for a in acts)
-    return n
+    return n, np.array(returns)
 
 
 @pytest.mark.parametrize("game_string", GAMES)
 def test_tree_structure(game_string):
     tree = compile_game(game_string, use_cache=False)
     game = load_game(game_string)
-    assert tree.num_nodes == _count_nodes(game)
+    n, returns = _count_nodes(game)
+    assert tree.num_nodes == n
     assert tree.num_players == game.num_players()
     # level order: a parent always sits on the previous level
     for d, s in enumerate(tree.levels()):
@@ -46,7 +49,12 @@ def test_tree_structure(game_string):
     chance_children[0] = False
     sums = np.bincount(tree.parent[chance_children], weights=tree.chance_prob[chance_children], minlength=tree.num_nodes)
     assert np.allclose(sums[tree.player == CHANCE], 1.0)
-    assert np.count_nonzero(tree.player == TERMINAL) == tree.payoffs.shape[0]
+    # terminals point at shared payoff rows; the multiset of payoffs is the game's
+    assert np.array_equal(tree.terminal >= 0, tree.player == TERMINAL)
+    assert np.unique(tree.payoffs, axis=0).shape == tree.payoffs.shape
+    ours = tree.payoffs[tree.terminal[tree.terminal >= 0]]
+    assert np.array_equal(np.sort(ours.view([("", float)] * ours.shape[1]), axis=0),
+                          np.sort(returns.view([("", float)] * returns.shape[1]), axis=0))
     # every representative node belongs to its infoset
     assert np.all(tree.infoset[tree.rep_node] == np.arange(tree.num_infosets))
 

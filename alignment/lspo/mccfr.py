@@ -12,6 +12,15 @@ The game is :class:`~alignment.lspo.abstraction.AbstractWerewolf`; the informati
 are the role-shared tabular abstraction of :mod:`alignment.lspo.infostates`. The solver is
 judged by win rate, not exploitability.
 
+**Built on** :mod:`solvers.mccfr` (the toolkit's sampled CFR): regrets and average-policy sums
+live in its :class:`~solvers.mccfr.tables.InfosetTable` (one table of k-action rows for the
+discussion keys, one of 1-action rows for the target keys, keyed by ``repr`` of the key tuple),
+a traversal only *reads* them and emits :class:`~solvers.mccfr.tables.Updates` applied in visit
+order after it (as :class:`solvers.mccfr.MCCFRSolver` does), sampling is its ``sample_index``
+and the checkpoint is the tables' compact arrays. What stays here is what the Werewolf
+abstraction needs and a pyspiel game does not give: joint target decisions scored per target
+key, the depth limit with average-policy rollouts, and the recorded q-values.
+
 **Depth limit** (the paper's manner): a traversal starts at the beginning of a round, expands
 to the end of that round, then rolls out to the end of the game with the solver's current
 *average* policy (the "previous strategy" of the paper's depth-limited search). Roots are the
@@ -37,6 +46,7 @@ target key its own ``R^+``), which is not an exploitability.
 
 from __future__ import annotations
 
+import ast
 import json
 import random
 from dataclasses import dataclass
@@ -44,11 +54,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from alignment.lspo.abstraction import AbstractWerewolf
-from alignment.lspo.cfr_policy import MCCFRPolicy, regret_matching, sample_index
+from alignment.lspo.cfr_policy import MCCFRPolicy
 from alignment.lspo.infostates import discussion_key, target_key, view_from_engine
 from games.werewolf.engine import PHASE_DISCUSSION, WEREWOLF, WerewolfEngine, replay
 from gtlearn.core.errors import GtlearnError
 from gtlearn.core.metrics import Metrics
+from solvers.mccfr.external import sample_index
+from solvers.mccfr.tables import InfosetTable, Updates, regret_matching
 
 
 @dataclass
@@ -58,6 +70,10 @@ class MCCFRConfig:
     averaging: str = "linear"  # linear | uniform: weight of traversal t in the average policy
     max_root_round: int = 3
     seed: int = 0
+
+
+def _sample(probs, rng: random.Random) -> int:
+    return sample_index(probs, rng.random())
 
 
 class MCCFRSolver:
@@ -73,35 +89,56 @@ class MCCFRSolver:
         if self.config.averaging not in ("linear", "uniform"):
             raise GtlearnError(f"unknown averaging {self.config.averaging!r}; use linear or uniform")
         self.rng = random.Random(self.config.seed)
-        self.disc_regret: dict[tuple, np.ndarray] = {}
-        self.disc_avg: dict[tuple, np.ndarray] = {}
-        self.tgt_regret: dict[tuple, float] = {}
-        self.tgt_avg: dict[tuple, float] = {}
+        self.disc = InfosetTable()  # discussion keys: k-action rows (R and S)
+        self.tgt = InfosetTable()  # target keys: one-action rows (R and S of voting / acting on that target)
         self.q: dict[tuple, np.ndarray] = {}
         self.q_count: dict[tuple, float] = {}
         self.iteration = 0
         self.nodes = 0
         self.record_q = False
         self.w = 1.0
+        self._updates = Updates()
         self._root: WerewolfEngine | None = None  # the current root and its traversers still to come
         self._pending: list[int] = []
 
     # -- policies ------------------------------------------------------------------------------
     def _disc_sigma(self, key: tuple, k: int) -> np.ndarray:
-        r = self.disc_regret.get(key)
-        return np.full(k, 1.0 / k) if r is None else regret_matching(r)
+        return np.array(self.disc.policy(repr(key), k))
 
-    def _tgt_sigma(self, keys: list[tuple]) -> np.ndarray:
-        return regret_matching(np.array([self.tgt_regret.get(k, 0.0) for k in keys]))
+    def _tgt_sigma(self, keys: list[tuple]) -> list[float]:
+        regret = [self._tgt_value(self.tgt.regret, k) for k in keys]
+        return regret_matching(regret, 0, len(regret))
 
-    def _avg_disc(self, key: tuple, k: int) -> np.ndarray:
-        a = self.disc_avg.get(key)
-        return np.full(k, 1.0 / k) if a is None or a.sum() <= 0 else a / a.sum()
+    def _tgt_value(self, buf, key: tuple) -> float:
+        r = self.tgt.find(repr(key))
+        return 0.0 if r < 0 else buf[self.tgt.offset[r]]
 
-    def _avg_tgt(self, keys: list[tuple]) -> np.ndarray:
-        w = np.array([self.tgt_avg.get(k, 0.0) for k in keys])
-        s = w.sum()
-        return w / s if s > 0 else np.full(len(keys), 1.0 / len(keys))
+    def _avg_disc(self, key: tuple, k: int) -> list[float]:
+        return self.disc.average_policy(repr(key), k)
+
+    def _avg_tgt(self, keys: list[tuple]) -> list[float]:
+        w = [self._tgt_value(self.tgt.average, k) for k in keys]
+        s = sum(w)
+        return [x / s for x in w] if s > 0 else [1.0 / len(keys)] * len(keys)
+
+    @staticmethod
+    def _rows(table: InfosetTable, which: str, scalar: bool) -> dict:
+        """{key tuple: row} of a table (``which`` = "regret" or "average"), in row order."""
+        buf = getattr(table, which)
+        out = {}
+        for key, lo, n in zip(table.keys, table.offset, table.n_actions):
+            out[ast.literal_eval(key)] = buf[lo] if scalar else np.array(buf[lo: lo + n])
+        return out
+
+    @property
+    def disc_regret(self) -> dict[tuple, np.ndarray]:
+        """Cumulative regrets of the discussion keys (a copy)."""
+        return self._rows(self.disc, "regret", False)
+
+    @property
+    def tgt_regret(self) -> dict[tuple, float]:
+        """Cumulative regrets of the target keys (a copy)."""
+        return self._rows(self.tgt, "regret", True)
 
     def current_policy(self) -> MCCFRPolicy:
         """Regret matching on the current regrets, as a policy table."""
@@ -111,7 +148,8 @@ class MCCFRSolver:
 
     def average_policy(self) -> MCCFRPolicy:
         """The (linearly or uniformly weighted) average policy and the recorded q-values."""
-        return MCCFRPolicy(dict(self.game.ks), self.disc_avg, self.tgt_avg, self.q, self.q_count)
+        return MCCFRPolicy(dict(self.game.ks), self._rows(self.disc, "average", False),
+                           self._rows(self.tgt, "average", True), self.q, self.q_count)
 
     def _utility(self, eng: WerewolfEngine, p: int) -> float:
         if self.config.utility == "shaped":
@@ -128,7 +166,7 @@ class MCCFRSolver:
                 s = eng.actors()[0]
                 v = view_from_engine(eng, s)
                 role = v.role
-                z = sample_index(self._avg_disc(discussion_key(v), self.game.ks[role]), rng)
+                z = _sample(self._avg_disc(discussion_key(v), self.game.ks[role]), rng)
                 eng.step({s: self.game.emit(role, z, rng)}, check=False)
                 continue
             joint = {}
@@ -136,10 +174,10 @@ class MCCFRSolver:
                 legal = eng.legal_actions(a)
                 v = view_from_engine(eng, a)
                 d = eng.decision(a)
-                joint[a] = legal[sample_index(self._avg_tgt([target_key(v, d, j) for j in legal]), rng)]
+                joint[a] = legal[_sample(self._avg_tgt([target_key(v, d, j) for j in legal]), rng)]
             eng.step(joint, check=False)
 
-    # -- traversal -------------------------------------------------------------------------------
+    # -- traversal (reads the tables; the increments go to self._updates) ----------------------
     def _traverse(self, eng: WerewolfEngine, p: int, root_round: int) -> float:
         self.nodes += 1
         if eng.done:
@@ -158,11 +196,11 @@ class MCCFRSolver:
         role = v.role
         k = self.game.ks[role]
         key = discussion_key(v)
-        sigma = self._disc_sigma(key, k)
+        name = repr(key)
+        sigma = self.disc.policy(name, k)
         if s != p:
-            acc = self.disc_avg.get(key)
-            self.disc_avg[key] = self.w * sigma if acc is None else acc + self.w * sigma
-            z = sample_index(sigma, rng)
+            self._updates.average(name, k, [self.w * x for x in sigma])
+            z = _sample(sigma, rng)
             eng.step({s: self.game.emit(role, z, rng)}, check=False)
             return self._traverse(eng, p, root_round)
         vals = np.empty(k)
@@ -170,9 +208,8 @@ class MCCFRSolver:
             child = eng.clone()
             child.step({s: self.game.emit(role, z, rng)}, check=False)
             vals[z] = self._traverse(child, p, root_round)
-        value = float(sigma @ vals)
-        reg = self.disc_regret.get(key)
-        self.disc_regret[key] = (vals - value) if reg is None else reg + (vals - value)
+        value = float(np.asarray(sigma) @ vals)
+        self._updates.regret(name, k, (vals - value).tolist())
         if self.record_q:
             for qk in (key, key[:5]):
                 qs = self.q.get(qk)
@@ -192,8 +229,8 @@ class MCCFRSolver:
                 mine = (legal, keys, sigma)
                 continue
             for kk, sg in zip(keys, sigma):
-                self.tgt_avg[kk] = self.tgt_avg.get(kk, 0.0) + self.w * sg
-            joint[a] = legal[sample_index(sigma, self.rng)]
+                self._updates.average(repr(kk), 1, [self.w * sg])
+            joint[a] = legal[_sample(sigma, self.rng)]
         if mine is None:
             eng.step(joint, check=False)
             return self._traverse(eng, p, root_round)
@@ -204,9 +241,9 @@ class MCCFRSolver:
             joint[p] = j
             child.step(dict(joint), check=False)
             vals[i] = self._traverse(child, p, root_round)
-        value = float(sigma @ vals)
+        value = float(np.asarray(sigma) @ vals)
         for kk, vv in zip(keys, vals):
-            self.tgt_regret[kk] = self.tgt_regret.get(kk, 0.0) + (vv - value)
+            self._updates.regret(repr(kk), 1, [float(vv) - value])
         return value
 
     # -- the solver contract -----------------------------------------------------------------------
@@ -222,26 +259,35 @@ class MCCFRSolver:
                 return
 
     def step(self) -> None:
-        """One traversal: the next living player of the current root (a new root when none is left)."""
+        """One traversal: the next living player of the current root (a new root when none is
+        left); its increments are applied after it, in visit order."""
         if not self._pending:
             self._new_root()
         p = self._pending.pop(0)
         self.record_q = self.iteration >= self.config.traversals // 2
         self.w = float(self.iteration + 1) if self.config.averaging == "linear" else 1.0
+        self._updates = Updates()
         self._traverse(self._root.clone(), p, self._root.round)
+        disc, tgt = Updates(), Updates()
+        for record in self._updates.records:  # the two tables take their own records, order kept
+            (disc if record[0].startswith("('d'") else tgt).records.append(record)
+        disc.apply(self.disc)
+        tgt.apply(self.tgt)
+        self._updates = Updates()
         self.iteration += 1
 
     def gap(self) -> Metrics:
         """Approximate: the average positive sampled regret per key per traversal (module docstring)."""
-        disc = np.array([np.maximum(r, 0.0).max() for r in self.disc_regret.values()])
-        tgt = np.maximum(np.array(list(self.tgt_regret.values()), dtype=np.float64), 0.0)
+        regret, legal = self.disc.padded("regret")
+        disc = np.where(legal, np.maximum(regret, 0.0), 0.0).max(axis=1) if len(self.disc) else np.zeros(0)
+        tgt = np.maximum(np.frombuffer(self.tgt.regret, dtype=np.float64) if len(self.tgt) else np.zeros(0), 0.0)
         t = max(self.iteration, 1)
 
         def mean(values: np.ndarray) -> float:
             return float(values.sum() / (values.size * t)) if values.size else 0.0
 
-        extra = {"discussion_regret": mean(disc), "target_regret": mean(tgt), "discussion_keys": len(self.disc_regret),
-                 "target_keys": len(self.tgt_regret), "q_keys": len(self.q), "nodes": self.nodes}
+        extra = {"discussion_regret": mean(disc), "target_regret": mean(tgt), "discussion_keys": len(self.disc),
+                 "target_keys": len(self.tgt), "q_keys": len(self.q), "nodes": self.nodes}
         return Metrics(iteration=self.iteration, gap=mean(np.concatenate([disc, tgt])), gap_name=self.gap_name,
                        extra=extra)
 
@@ -252,10 +298,10 @@ class MCCFRSolver:
             root = json.dumps({"seed": self._root.seed, "history": history, "pending": self._pending})
         state = {"iteration": np.array(self.iteration), "nodes": np.array(self.nodes),
                  "rng": np.array(json.dumps(self.rng.getstate())), "root": np.array(root)}
-        for name in ("disc_regret", "disc_avg", "q"):
-            state.update(_pack_vectors(name, getattr(self, name)))
-        for name in ("tgt_regret", "tgt_avg", "q_count"):
-            state.update(_pack_scalars(name, getattr(self, name)))
+        state.update(self.disc.state_dict("disc/"))
+        state.update(self.tgt.state_dict("tgt/"))
+        state.update(_pack_vectors("q", self.q))
+        state.update(_pack_scalars("q_count", self.q_count))
         return state
 
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
@@ -263,10 +309,10 @@ class MCCFRSolver:
         self.nodes = int(state["nodes"])
         version, internal, gauss = json.loads(str(state["rng"]))
         self.rng.setstate((version, tuple(internal), gauss))
-        for name in ("disc_regret", "disc_avg", "q"):
-            setattr(self, name, _unpack_vectors(name, state))
-        for name in ("tgt_regret", "tgt_avg", "q_count"):
-            setattr(self, name, _unpack_scalars(name, state))
+        self.disc = InfosetTable.from_state_dict(state, "disc/")
+        self.tgt = InfosetTable.from_state_dict(state, "tgt/")
+        self.q = _unpack_vectors("q", state)
+        self.q_count = _unpack_scalars("q_count", state)
         root = str(state["root"])
         self._root, self._pending = None, []
         if root:

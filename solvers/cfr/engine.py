@@ -19,6 +19,8 @@ steps 1-3 as fused per-level CUDA kernels (:mod:`solvers.fast.cuda`) and ``"cupy
 reference code on CuPy arrays; in both the rule's array code (regret updates included) runs on
 the device. All backends give the same numbers up to floating-point summation order (tested to
 1e-12 per pass; trajectories of chaotic rules such as DCFR drift apart at the reference's rate).
+With numba, the rule step of the built-in cfr, cfr+, lcfr and dcfr is one fused threaded kernel
+(:mod:`solvers.fast.rules`) repeating the NumPy rules' operations in their order: same bits.
 Every rule output is validated: with numba by one compiled pass over the array; on CUDA by one
 check kernel per output whose flags are read once per iteration (so an invalid output raises
 at the end of the ``iterate()`` call that produced it, not before the remaining passes).
@@ -45,6 +47,13 @@ from solvers.rule_output import ILLEGAL_NONZERO, NEGATIVE, NON_FINITE, NOT_NORMA
 from solvers.sweeps import Sweeps
 
 _OUTPUTS = ("update_regrets", "accumulate_average", "policy_from_regrets")
+# Built-in rules whose three functions act on each infoset's row alone and never touch
+# ``state``: on the compiled CPU path their whole rule step (and its validation) is one fused,
+# threaded pass (solvers/fast/rules.py) with the NumPy code's operations in the NumPy code's
+# order, so the iterates are the same bits.
+_FUSED_RULES = {("solvers.cfr.rules.cfr", "CFR"), ("solvers.cfr.rules.cfr_plus", "CFRPlus"),
+                ("solvers.cfr.rules.dcfr", "DCFR"), ("solvers.cfr.rules.dcfr", "LCFR")}
+FUSED_MAX_ACTIONS = 128  # = solvers.fast.rules.MAX_ACTIONS (NumPy sums wider rows recursively)
 
 
 class CFRSolver:
@@ -95,6 +104,7 @@ class CFRSolver:
         self._illegal_blocks = [~lb for lb in self._legal_blocks]
         self._rep = [xp.asarray(tree.rep_node[b]) for b in self.blocks]
         self._own_edge = self._edges = None
+        self._spare: dict[int, tuple] = {}  # fused rule step: last iteration's R and S arrays, reused
         if self.backend in ("numpy", "cupy"):
             self._build_reference_index()
 
@@ -154,6 +164,62 @@ class CFRSolver:
         self.regrets[player], self.avg_acc[player] = new_r, new_s
         return new_sigma
 
+    def _fused(self) -> bool:
+        """Whether the rule step runs as one fused kernel (see _FUSED_RULES)."""
+        rule = self.rule
+        return (self._fast is not None and self.tree.max_actions <= FUSED_MAX_ACTIONS
+                and (type(rule).__module__, type(rule).__name__) in _FUSED_RULES)
+
+    def _fused_args(self, t: int):
+        """(kind, positive factor, negative factor, average weight) of the fused rule at t."""
+        from solvers.cfr.rules.dcfr import discount
+        from solvers.fast import rules as k
+
+        name = type(self.rule).__name__
+        if name == "CFR":
+            return k.CFR, 0.0, 0.0, 1.0
+        if name == "CFRPlus":
+            return k.CFR_PLUS, 0.0, 0.0, float(t)
+        if name == "LCFR":
+            return k.LCFR, t / (t + 1.0), 0.0, float(t)
+        rule = self.rule
+        weight = float(t) ** rule.gamma
+        if rule.order == "add_then_discount":
+            return k.DCFR_ADD_THEN_DISCOUNT, discount(t, rule.alpha), discount(t, rule.beta), weight
+        if t == 1:  # R^1 = r^1
+            return k.DCFR_DISCOUNT_THEN_ADD, 0.0, 0.0, weight
+        return k.DCFR_DISCOUNT_THEN_ADD, discount(t - 1, rule.alpha), discount(t - 1, rule.beta), weight
+
+    def _update_player(self, player: int, regret, reach, t: int, policy_out) -> None:
+        """The rule step of one player: sigma^t is read from ``self.policy`` and sigma^{t+1}
+        written into ``policy_out`` (the same array for alternating updates)."""
+        b = self.blocks[player]
+        if not self._fused():
+            sigma_used = self.policy[b].copy()
+            policy_out[b] = self._apply_rule(player, regret, reach, t, sigma_used)
+            return
+        from solvers.fast import check_message, rule_kernel
+
+        kind, pos, neg, weight = self._fused_args(t)
+        legal = self._legal_blocks[player]
+        # Double buffers: the arrays replaced at the previous iteration take the new values (fresh
+        # arrays of this size cost page faults comparable to the whole pass).
+        spare = self._spare.get(player)
+        if spare is None or spare[0].shape != self.regrets[player].shape:
+            spare = (np.empty_like(self.regrets[player]), np.empty_like(self.avg_acc[player]))
+        new_r, new_s = spare
+        codes = np.zeros((3, legal.shape[0]), dtype=np.int8)
+        rule_kernel().rule_step(kind, float(t), pos, neg, weight, self.regrets[player], np.ascontiguousarray(regret),
+                                self.avg_acc[player], self.policy[b], np.ascontiguousarray(reach), legal,
+                                self.validate, new_r, new_s, policy_out[b], codes)
+        if self.validate and codes.any():  # R and S stay as they were; sigma^{t+1} is already written
+            what = int(np.flatnonzero(codes.any(axis=1))[0])
+            code = codes[what][np.flatnonzero(codes[what])[0]]
+            name = getattr(self.rule, "name", None) or type(self.rule).__name__
+            raise InvalidRuleOutput(f"rule {name}: {_OUTPUTS[what]} {check_message(code)}")
+        self._spare[player] = (self.regrets[player], self.avg_acc[player])
+        self.regrets[player], self.avg_acc[player] = new_r, new_s
+
     def step(self) -> None:
         """Run iteration t = self.iteration + 1: one pass per player, in order 0..N-1."""
         t = self.iteration + 1
@@ -161,15 +227,15 @@ class CFRSolver:
         if deferred:
             self._cuda.reset_flags()
         if self.alternating:
-            for p, b in enumerate(self.blocks):
+            for p in range(len(self.blocks)):
                 regret, reach = self.instantaneous_regrets(p)
-                sigma_used = self.policy[b].copy()
-                self.policy[b] = self._apply_rule(p, regret, reach, t, sigma_used)
+                self._update_player(p, regret, reach, t, self.policy)
         else:
             passes = [self.instantaneous_regrets(p) for p in range(len(self.blocks))]
-            new = [self._apply_rule(p, r, x, t, self.policy[b].copy()) for p, ((r, x), b) in enumerate(zip(passes, self.blocks))]
-            for b, sigma in zip(self.blocks, new):
-                self.policy[b] = sigma
+            new_policy = self.xp.empty_like(self.policy)
+            for p, (regret, reach) in enumerate(passes):
+                self._update_player(p, regret, reach, t, new_policy)
+            self.policy = new_policy
         if deferred:
             self._raise_deferred()
         self.iteration = t
@@ -218,9 +284,11 @@ class CFRSolver:
         xp = self.xp
         self.iteration = int(data["iteration"])
         self.policy = xp.array(data["policy"], dtype=np.float64)  # a copy: it is updated in place
+        self._spare = {}
         for p in range(len(self.blocks)):
-            self.regrets[p] = xp.asarray(data[f"regrets/{p}"])
-            self.avg_acc[p] = xp.asarray(data[f"avg_acc/{p}"])
+            # copies: the fused rule step reuses these arrays as buffers two iterations later
+            self.regrets[p] = xp.array(data[f"regrets/{p}"], dtype=np.float64)
+            self.avg_acc[p] = xp.array(data[f"avg_acc/{p}"], dtype=np.float64)
             prefix = f"state/{p}/"
             self.states[p] = {
                 k[len(prefix):]: (v.item() if v.ndim == 0 else xp.asarray(v)) for k, v in data.items() if k.startswith(prefix)

@@ -1,4 +1,4 @@
-"""Numba kernels: fused whole-tree loops for the CFR pass, best response and NashConv.
+"""Numba kernels, one thread: fused whole-tree loops for the CFR pass, best response and NashConv.
 
 Every kernel walks the compiled tree's flat node arrays in index order. The compiler stores
 nodes level by level, so a node's parent always has a smaller index than the node: one loop in
@@ -8,8 +8,10 @@ an infoset before its values flow up (there the level pointer is used).
 
 These kernels compute the same quantities as the NumPy reference in :mod:`solvers.sweeps`,
 :mod:`solvers.cfr.engine` and :mod:`solvers.best_response`; only the floating-point summation
-order differs (tested to 1e-12). This module imports numba at import time; import it through
-:mod:`solvers.fast`, which falls back cleanly when numba is missing.
+order differs (tested to 1e-12). Their threaded twins (:mod:`solvers.fast.parallel`,
+:mod:`solvers.fast.parallel_br`) sum in exactly these orders, so both give identical bits. This
+module imports numba at import time; import it through :mod:`solvers.fast`, which falls back
+cleanly when numba is missing.
 """
 
 from __future__ import annotations
@@ -36,16 +38,14 @@ def _opponent_reach(parent, parent_player, chance_prob, edge_slot, policy_flat, 
 
 
 @njit(cache=True, nogil=True)
-def cfr_pass(parent, parent_player, node_player, edge_slot, chance_prob, leaf_payoffs, policy_flat, player,
+def cfr_pass(parent, parent_player, node_player, edge_slot, chance_prob, terminal, payoffs, policy_flat, player,
              slot_start, prev_slot, sigma, legal, opp, u, q, regret, reach):
     """One exact CFR pass of ``player`` against the profile ``policy_flat``.
 
     Writes r^t(I, a) of the player's infosets into ``regret`` (I_p, A) and x_p(I) into
     ``reach`` (I_p,). ``opp``, ``u`` (node-sized) and ``q`` (I_p * A) are scratch buffers;
     ``slot_start`` = first infoset of the player * A; ``prev_slot[i]`` is the global policy
-    slot of the player's own last action above infoset i (-1 at a first decision);
-    ``leaf_payoffs`` holds the terminal payoffs in node order (k-th terminal node, k-th row),
-    so the backward sweep reads them sequentially and needs no per-node terminal index.
+    slot of the player's own last action above infoset i (-1 at a first decision).
 
     The backward sweep carries u(h) = pi_{-p}(h) v_p(h) instead of v_p(h): an opponent or
     chance edge passes u up unweighted (its probability is already in pi_{-p}), one of p's
@@ -56,11 +56,10 @@ def cfr_pass(parent, parent_player, node_player, edge_slot, chance_prob, leaf_pa
     _opponent_reach(parent, parent_player, chance_prob, edge_slot, policy_flat, player, opp)
     u[:] = 0.0
     q[:] = 0.0
-    k = leaf_payoffs.shape[0]
     for n in range(n_nodes - 1, 0, -1):
-        if node_player[n] == TERMINAL:
-            k -= 1
-            val = opp[n] * leaf_payoffs[k, player]
+        z = terminal[n]
+        if z >= 0:
+            val = opp[n] * payoffs[z, player]
         else:
             val = u[n]
         if parent_player[n] == player:
@@ -84,7 +83,7 @@ def cfr_pass(parent, parent_player, node_player, edge_slot, chance_prob, leaf_pa
 
 
 @njit(cache=True, nogil=True)
-def _decide(q, legal_flat, row, n_act, tie_uniform, br):
+def decide(q, legal_flat, row, n_act, tie_uniform, br):
     """Best-response row of infoset ``row`` from Q, written into ``br`` (flat)."""
     base = row * n_act
     best = -np.inf
@@ -123,7 +122,7 @@ def best_response(parent, parent_player, node_player, node_infoset, edge_slot, c
     # Initial decisions from Q = 0 (first legal action, or uniform), as the reference does.
     q[:] = 0.0
     for i in range(n_inf):
-        _decide(q, legal_flat, i, n_act, tie_uniform, br)
+        decide(q, legal_flat, i, n_act, tie_uniform, br)
     n_levels = level_ptr.shape[0] - 1
     for sweep in range(n_sweeps):
         u[:] = 0.0
@@ -144,7 +143,7 @@ def best_response(parent, parent_player, node_player, node_infoset, edge_slot, c
                         row = node_infoset[m]
                         if stamp[row] != d:
                             stamp[row] = d
-                            _decide(q, legal_flat, row, n_act, tie_uniform, br)
+                            decide(q, legal_flat, row, n_act, tie_uniform, br)
             for n in range(lo, hi):
                 z = terminal[n]
                 if z >= 0:
@@ -165,7 +164,7 @@ def best_response(parent, parent_player, node_player, node_infoset, edge_slot, c
                     u_on[par] += val_on
         if not uniform_depth:
             for i in range(n_inf):
-                _decide(q, legal_flat, i, n_act, tie_uniform, br)
+                decide(q, legal_flat, i, n_act, tie_uniform, br)
     if terminal[0] >= 0:  # a one-node game
         return payoffs[terminal[0], player], payoffs[terminal[0], player]
     return u[0], u_on[0]
