@@ -19,17 +19,13 @@ counts queries. Implementations:
 
 from __future__ import annotations
 
-import json
 import math
-import os
 import re
-import time
-import urllib.error
-import urllib.request
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from alignment.openai_client import OpenAIClient
 from gtlearn.core.errors import GtlearnError
 
 
@@ -150,39 +146,27 @@ class LLMJudgePreference(PreferenceOracle):
                  temperature: float = 0.0, timeout: float = 60.0, retries: int = 2,
                  symmetrize: bool = True) -> None:
         super().__init__()
-        self.base_url = base_url.rstrip("/")
+        self.client = OpenAIClient(base_url, api_key=api_key, api_key_env=api_key_env, timeout=timeout,
+                                   retries=retries, name="LLM judge")
         self.model = model
-        self.api_key = api_key if api_key is not None else os.environ.get(api_key_env)
         self.template = template
         self.temperature = temperature
-        self.timeout = timeout
-        self.retries = retries
         self.symmetrize = symmetrize
-        self.requests = 0
+
+    @property
+    def requests(self) -> int:
+        """HTTP requests answered (two per comparison when symmetrized)."""
+        return self.client.requests
 
     def _ask(self, prompt: str, a: str, b: str) -> float:
-        body = json.dumps({
+        body = {
             "model": self.model,
             "messages": [{"role": "user", "content": self.template.format(prompt=prompt, a=a, b=b)}],
             "temperature": self.temperature,
             "max_tokens": 4,
-        }).encode()
-        headers = {"Content-Type": "application/json"}
-        if self.api_key:
-            headers["Authorization"] = f"Bearer {self.api_key}"
-        last: Exception | None = None
-        for attempt in range(self.retries + 1):
-            req = urllib.request.Request(self.base_url + "/chat/completions", data=body, headers=headers, method="POST")
-            try:
-                with urllib.request.urlopen(req, timeout=self.timeout) as resp:
-                    reply = json.loads(resp.read().decode())
-                self.requests += 1
-                return self.parse(reply["choices"][0]["message"]["content"])
-            except (urllib.error.URLError, TimeoutError, OSError, KeyError, IndexError, json.JSONDecodeError) as exc:
-                last = exc
-                if attempt < self.retries:
-                    time.sleep(min(2.0 ** attempt * 0.1, 2.0))
-        raise GtlearnError(f"LLM judge at {self.base_url} failed after {self.retries + 1} tries: {last}")
+        }
+        return self.client.post("/chat/completions", body,
+                                parse=lambda reply: self.parse(reply["choices"][0]["message"]["content"]))
 
     @staticmethod
     def parse(text: str) -> float:

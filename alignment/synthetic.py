@@ -33,6 +33,11 @@ DEFAULT_BETA = 0.25
 _WORDS = ["rock", "paper", "scissors", "lizard", "spock", "fire", "water", "air", "earth", "wood", "metal", "ice"]
 
 
+def answer_words(n: int) -> list[str]:
+    """The task's ``n`` one-word answers (``rock``, ``paper``, … then ``a12``, ``a13``, …)."""
+    return _WORDS[:n] if n <= len(_WORDS) else [f"a{i}" for i in range(n)]
+
+
 def build_tokenizer(num_contexts: int, answers: list[str]):
     """A word-level fast tokenizer over the task vocabulary (specials first: pad=0)."""
     from tokenizers import Tokenizer, decoders
@@ -199,10 +204,8 @@ def build_synthetic_task(game: str | Any = DEFAULT_GAME, beta: float = DEFAULT_B
         answers = [s.strip() for s in g0.responses[0]]
         if any(r != g0.responses[0] for r in g0.responses) or any(len(a.split()) != 1 for a in answers):
             raise GtlearnError("the synthetic task needs the same one-word responses in every context")
-    elif n <= len(_WORDS):
-        answers = _WORDS[:n]
     else:
-        answers = [f"a{i}" for i in range(n)]
+        answers = answer_words(n)
     tok = build_tokenizer(X, answers)
     model = tiny_causal_lm(tok, hidden_size=hidden_size, num_layers=num_layers, seed=seed)
     contexts = [f"question q{x} answer" for x in range(X)]
@@ -241,11 +244,26 @@ def cached_task(game: str = DEFAULT_GAME, beta: float = DEFAULT_BETA, *, seed: i
 
 
 # ------------------------------------------------------------------------------------------
-# Defaults that make every trainer learn visibly on the synthetic task on a CPU in minutes.
+# Defaults that make every trainer cut KL(π*_β‖π_θ) by 10× or more on the synthetic task on a CPU
+# in about a minute (docs/trainers.md, "The synthetic task's defaults" has the measurements).
 # They are *not* the papers' LLM hyperparameters (those are the configs' defaults and the
-# experiments/align_<algo>.py scripts): a 19k-parameter model needs a large learning rate, and
-# INPO's τ is the task's β (its ``beta``) and η = 3τ, so that its fixed point is π*_β.
+# experiments/align_<algo>.py scripts): a 19k-parameter model needs large steps, and INPO's τ is
+# the task's β (its ``beta``) with η = 3τ, so that its fixed point is π*_β.
 # ------------------------------------------------------------------------------------------
+def default_steps(algo: str) -> int:
+    """The synthetic task's default step count: 400 for Nash-MP (an iteration is a half and a full
+    step, so this is 200 mirror-prox iterations), 200 for the others."""
+    return 400 if algo == "nash-mp" else 200
+
+
+# Nash-MP and Nash-MD: plain SGD (momentum 0.5) with a linear decay instead of Adam — Adam's
+# per-coordinate scaling breaks the extragradient step (with exact gradients, Adam stalls at
+# KL ≈ 0.04–0.07 where SGD converges linearly) — and 4 samples per prompt with a leave-one-out
+# baseline for the variance.
+_POLICY_GRADIENT = dict(optim="sgd", optim_args="momentum=0.5", learning_rate=0.2, lr_scheduler_type="linear",
+                        per_device_train_batch_size=32, num_generations=4, baseline="rloo")
+
+
 def synthetic_config(algo: str, task: SyntheticTask, *, steps: int = 200, output_dir: str = "runs/synthetic",
                      seed: int = 0, **overrides: Any) -> dict:
     """Config fields (a dict for the algorithm's ``<Algo>TrainerConfig``) for the synthetic task."""
@@ -254,11 +272,15 @@ def synthetic_config(algo: str, task: SyntheticTask, *, steps: int = 200, output
     cfg: dict[str, Any] = dict(output_dir=output_dir, per_device_train_batch_size=16, max_new_tokens=3,
                                temperature=1.0, learning_rate=3e-3, beta=task.beta, seed=seed, use_cpu=True,
                                disable_tqdm=True, logging_steps=10, save_strategy="no", lr_scheduler_type="constant",
-                               warmup_steps=0)
+                               warmup_steps=0, dataloader_pin_memory=False)
     if algo == "nash-mp":
-        cfg.update(max_steps=steps, prox_coef=0.5, num_generations=1)
+        cfg.update(max_steps=steps, prox_coef=0.5, **_POLICY_GRADIENT)
     elif algo == "nash-md":
-        cfg.update(max_steps=steps, mixture_coef=0.5, num_generations=1, missing_eos_penalty=None)
+        # The mixture biases the fixed point: KL(π*‖·) 0.024 at the default c = 0.5, 0.0011 at 0.125.
+        # One step per iteration (no extragradient): larger steps, clipped, against the slow seeds
+        # without the blow-ups of unclipped ones.
+        cfg.update(max_steps=steps, mixture_coef=0.125, missing_eos_penalty=None,
+                   **{**_POLICY_GRADIENT, "learning_rate": 0.3, "max_grad_norm": 0.3})
     elif algo == "fdpg":
         cfg.update(max_steps=steps, divergence="js")
     elif algo in ("inpo", "apo"):
@@ -266,7 +288,9 @@ def synthetic_config(algo: str, task: SyntheticTask, *, steps: int = 200, output
         cfg.update(num_iterations=rounds, max_steps=steps // rounds, num_samples_per_prompt=8, pair_mode="iid",
                    prompts_per_round=32, label_mode="sample", lr_scheduler_type="cosine", warmup_steps=0.03)
         if algo == "inpo":
-            cfg.update(eta=3 * task.beta)
+            # 256 prompts (1024 pairs) per round and batches of 128 pairs: the rounds' regressions
+            # are fitted with little noise, so the OMD contraction is what sets the pace.
+            cfg.update(eta=3 * task.beta, prompts_per_round=256, per_device_train_batch_size=128, learning_rate=5e-3)
         else:
             cfg.update(alpha=0.3, inner_loss="dpo", beta=2.0)
     else:
@@ -321,4 +345,4 @@ def eval_callback(task: SyntheticTask, trainer_ref: list, every: int, sink):
 
 
 __all__ = ["SyntheticTask", "build_synthetic_task", "cached_task", "synthetic_config", "eval_callback",
-           "build_tokenizer", "tiny_causal_lm", "DEFAULT_GAME", "DEFAULT_BETA"]
+           "build_tokenizer", "tiny_causal_lm", "answer_words", "default_steps", "DEFAULT_GAME", "DEFAULT_BETA"]

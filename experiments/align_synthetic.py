@@ -32,16 +32,21 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "experiments" / "results"
 ALGOS = ("nash-mp", "nash-md", "inpo", "apo", "apo-sppo", "fdpg")
 
-# Per-algorithm settings for the tiny model (see alignment.synthetic.synthetic_config for the
-# shared ones: batch 16 prompts, lr 3e-3 constant, 3 new tokens, temperature 1).
+# The settings of the recorded experiment (results/align_synthetic.md), spelled out in full so
+# that later changes of the synthetic task's defaults (alignment.synthetic.synthetic_config;
+# experiments/trainer_defaults.py measures those) do not change it: Adam at a constant rate,
+# one sample per prompt, Nash-MD's mixture 0.5, 32 prompts per INPO/APO round, torch's global
+# generator.
+_ONLINE = dict(optim="adamw_torch", optim_args=None, lr_scheduler_type="constant", num_generations=1,
+               sampling_rng="global")
 SETTINGS = {
-    "nash-mp": dict(per_device_train_batch_size=64, learning_rate=1e-3),
-    "nash-md": dict(per_device_train_batch_size=64, learning_rate=1e-3),
-    "fdpg": dict(per_device_train_batch_size=64, learning_rate=1e-3),
-    "inpo": dict(learning_rate=3e-3),
-    "apo": dict(learning_rate=3e-3),
+    "nash-mp": dict(per_device_train_batch_size=64, learning_rate=1e-3, baseline="none", **_ONLINE),
+    "nash-md": dict(per_device_train_batch_size=64, learning_rate=1e-3, mixture_coef=0.5, baseline="none", **_ONLINE),
+    "fdpg": dict(per_device_train_batch_size=64, learning_rate=1e-3, **_ONLINE),
+    "inpo": dict(learning_rate=3e-3, prompts_per_round=32, per_device_train_batch_size=16, sampling_rng="global"),
+    "apo": dict(learning_rate=3e-3, sampling_rng="global"),
     # APO over SPPO rounds: log π̂_{t+1} ≈ log π_t + η_s·(P̂(y≻π_t) − ½), a bounded step per round
-    "apo-sppo": dict(learning_rate=3e-3, inner_loss="sppo", sppo_eta=1.0),
+    "apo-sppo": dict(learning_rate=3e-3, inner_loss="sppo", sppo_eta=1.0, sampling_rng="global"),
 }
 TRAINER = {"apo-sppo": "apo"}
 

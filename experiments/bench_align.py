@@ -1,5 +1,8 @@
 """Steps per second and peak memory of the INPO and APO losses against TRL's ``DPOTrainer``,
-on the same tiny causal LM, the same pairs and the same batch, measured in the same run.
+on the same tiny causal LM, the same pairs and the same batch, measured in the same run; and
+the speed of the two samplers (``transformers``' ``generate`` and the trainers' keyed KV-cache
+loop) on that model. End-to-end steps/s of every trainer's synthetic defaults against
+``DPOTrainer`` are in ``experiments/trainer_defaults.py``.
 
 All three train on one fixed pair dataset (prompt, chosen, rejected), batch size B, for N
 optimizer steps; the first W steps are warm-up and not timed. The reference log-probs are
@@ -145,41 +148,32 @@ def worker(args) -> dict:
     return out
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--steps", type=int, default=60)
-    ap.add_argument("--warmup", type=int, default=10)
-    ap.add_argument("--batch", type=int, default=8)
-    ap.add_argument("--pairs", type=int, default=512)
-    ap.add_argument("--hidden", type=int, default=64)
-    ap.add_argument("--layers", type=int, default=2)
-    ap.add_argument("--completion-len", type=int, default=6)
-    ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--cpu", action="store_true", help="force CPU even if CUDA is available")
-    ap.add_argument("--config", choices=CONFIGS, help=argparse.SUPPRESS)
-    ap.add_argument("--tmp", default="/tmp/gtlearn_bench_align")
-    ap.add_argument("--out", default=str(RESULTS / "bench_align"))
-    args = ap.parse_args()
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    if args.config:
-        print("RESULT " + json.dumps(worker(args)), flush=True)
-        return
-    runs: dict[str, list[dict]] = {c: [] for c in CONFIGS}
-    passthrough = [f"--steps={args.steps}", f"--warmup={args.warmup}", f"--batch={args.batch}", f"--pairs={args.pairs}",
-                   f"--hidden={args.hidden}", f"--layers={args.layers}", f"--completion-len={args.completion_len}",
-                   f"--threads={args.threads}", f"--tmp={args.tmp}"] + (["--cpu"] if args.cpu else [])
-    for rep in range(args.repeats):
-        for c in CONFIGS:
-            p = subprocess.run([sys.executable, __file__, f"--config={c}", *passthrough], capture_output=True, text=True,
-                               cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
-            line = [ln for ln in p.stdout.splitlines() if ln.startswith("RESULT ")]
-            if p.returncode != 0 or not line:
-                sys.stderr.write(p.stdout[-3000:] + p.stderr[-3000:])
-                raise SystemExit(f"benchmark worker {c} failed")
-            r = json.loads(line[0][7:])
-            runs[c].append(r)
-            print(f"repeat {rep}: {c:22s} {r['steps_per_s']:8.2f} steps/s  peak {r['peak_mem_mb']:8.1f} MB", flush=True)
+def generation_bench(args) -> dict:
+    """Completions per second of the two samplers on the benchmark's tiny model: ``transformers``'
+    ``generate`` (torch's global generator) and the trainers' keyed KV-cache loop (the default),
+    ``--gen-batch`` prompts × ``--gen-tokens`` new tokens, median of ``--repeats`` timings."""
+    import torch
+
+    from alignment.trainers.sampling import generate
+
+    torch.set_num_threads(args.threads)
+    tok, model, data = _model_and_data(args)
+    prompts = [data[i % len(data)]["prompt"] for i in range(args.gen_batch)]
+    out = {}
+    for name, seeds in (("hf_generate", None), ("keyed_kv_cache", list(range(args.gen_batch)))):
+        times = []
+        for rep in range(args.repeats + 1):  # the first call warms up
+            t = time.perf_counter()
+            c = generate(model, tok, prompts, max_new_tokens=args.gen_tokens, temperature=1.0, seeds=seeds)
+            if rep:
+                times.append(time.perf_counter() - t)
+        out[name] = {"completions_per_s": args.gen_batch / statistics.median(times),
+                     "mean_length": float(c.completion_mask.sum(-1).float().mean())}
+    return out
+
+
+def summarize(runs: dict[str, list[dict]]) -> dict:
+    """Medians per configuration, and ratios to DPO with precomputed reference log-probs."""
     summary = {}
     for c, rs in runs.items():
         summary[c] = {"steps_per_s_median": statistics.median(r["steps_per_s"] for r in rs),
@@ -193,18 +187,14 @@ def main() -> None:
         summary[c]["speed_ratio_vs_dpo_precomputed"] = summary[c]["steps_per_s_median"] / base["steps_per_s_median"]
         summary[c]["mem_ratio_vs_dpo_precomputed"] = (summary[c]["peak_mem_mb_median"] / base["peak_mem_mb_median"]
                                                       if base["peak_mem_mb_median"] > 0 else None)
-    import torch
-    import transformers
-    import trl
+    return summary
 
-    meta = {"machine": f"{platform.machine()} {os.cpu_count()} logical CPUs", "python": platform.python_version(),
-            "torch": torch.__version__, "transformers": transformers.__version__, "trl": trl.__version__,
-            "settings": {k: v for k, v in vars(args).items() if k not in ("config", "tmp", "out")},
-            "load_average_at_end": os.getloadavg()}
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    from gtlearn.core.io import atomic_write_bytes, atomic_write_json
 
-    atomic_write_json(Path(args.out + ".json"), {"meta": meta, "summary": summary, "runs": runs})
+def write_report(args, meta: dict, summary: dict, gen: dict) -> None:
+    """``<out>.md``: the loss table and the generation table."""
+    from gtlearn.core.io import atomic_write_bytes
+
+    base = summary["dpo_trl_precomputed"]
     lines = [
         "# INPO and APO losses vs TRL DPOTrainer: steps/s and peak memory",
         "",
@@ -232,8 +222,75 @@ def main() -> None:
         f"{summary['inpo'].get('precompute_s_median', float('nan')):.2f} s for INPO here), like "
         "`DPOTrainer(precompute_ref_log_probs=True)`; that time is outside the timed steps for both.",
     ]
+    hf = gen["hf_generate"]["completions_per_s"]
+    lines += [
+        "",
+        f"## Generation: {args.gen_batch} prompts x {args.gen_tokens} new tokens, same model, in-process",
+        "",
+        "| sampler | completions/s (median) | ratio | mean length |",
+        "|---|---:|---:|---:|",
+    ] + [f"| {name} | {g['completions_per_s']:.1f} | {g['completions_per_s'] / hf:.2f} | {g['mean_length']:.1f} |"
+         for name, g in gen.items()] + [
+        "",
+        "`hf_generate` is `transformers`' `generate` (torch's global generator, `sampling_rng=\"global\"`); "
+        "`keyed_kv_cache` is the trainers' default sampler (per-row keyed uniforms, inverse-CDF, KV cache).",
+    ]
     atomic_write_bytes(Path(args.out + ".md"), ("\n".join(lines) + "\n").encode())
     print("\n".join(lines))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--steps", type=int, default=60)
+    ap.add_argument("--warmup", type=int, default=10)
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--pairs", type=int, default=512)
+    ap.add_argument("--hidden", type=int, default=64)
+    ap.add_argument("--layers", type=int, default=2)
+    ap.add_argument("--completion-len", type=int, default=6)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--cpu", action="store_true", help="force CPU even if CUDA is available")
+    ap.add_argument("--gen-batch", type=int, default=64, help="prompts per generation call")
+    ap.add_argument("--gen-tokens", type=int, default=16, help="new tokens per completion")
+    ap.add_argument("--config", choices=CONFIGS, help=argparse.SUPPRESS)
+    ap.add_argument("--tmp", default="/tmp/gtlearn_bench_align")
+    ap.add_argument("--out", default=str(RESULTS / "bench_align"))
+    args = ap.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if args.config:
+        print("RESULT " + json.dumps(worker(args)), flush=True)
+        return
+    runs: dict[str, list[dict]] = {c: [] for c in CONFIGS}
+    passthrough = [f"--steps={args.steps}", f"--warmup={args.warmup}", f"--batch={args.batch}", f"--pairs={args.pairs}",
+                   f"--hidden={args.hidden}", f"--layers={args.layers}", f"--completion-len={args.completion_len}",
+                   f"--threads={args.threads}", f"--tmp={args.tmp}"] + (["--cpu"] if args.cpu else [])
+    for rep in range(args.repeats):
+        for c in CONFIGS:
+            p = subprocess.run([sys.executable, __file__, f"--config={c}", *passthrough], capture_output=True, text=True,
+                               cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+            line = [ln for ln in p.stdout.splitlines() if ln.startswith("RESULT ")]
+            if p.returncode != 0 or not line:
+                sys.stderr.write(p.stdout[-3000:] + p.stderr[-3000:])
+                raise SystemExit(f"benchmark worker {c} failed")
+            r = json.loads(line[0][7:])
+            runs[c].append(r)
+            print(f"repeat {rep}: {c:22s} {r['steps_per_s']:8.2f} steps/s  peak {r['peak_mem_mb']:8.1f} MB", flush=True)
+    summary = summarize(runs)
+    gen = generation_bench(args)
+    import torch
+    import transformers
+    import trl
+
+    meta = {"machine": f"{platform.machine()} {os.cpu_count()} logical CPUs", "python": platform.python_version(),
+            "torch": torch.__version__, "transformers": transformers.__version__, "trl": trl.__version__,
+            "settings": {k: v for k, v in vars(args).items() if k not in ("config", "tmp", "out")},
+            "load_average_at_end": os.getloadavg()}
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    from gtlearn.core.io import atomic_write_json
+
+    atomic_write_json(Path(args.out + ".json"), {"meta": meta, "summary": summary, "runs": runs, "generation": gen})
+    write_report(args, meta, summary, gen)
 
 
 if __name__ == "__main__":

@@ -3,8 +3,13 @@ gave before they were split into one module per algorithm (docs/trainers.md).
 
 Each case trains a few steps from the synthetic task's model with a fixed seed and records the
 loss that ``compute_loss`` returns at every micro-batch, across rounds for INPO/APO. The values
-are float32 computations that also pass through sampling, so they are compared at 1e-6 relative
-(any change to a loss, a sampler, the pairing or the round logic moves them far more).
+are float32 computations that also pass through sampling, so they are compared at 1e-5 relative:
+the rounding of float32 reductions depends on the number of torch threads (measured: the last
+INPO loss moves by 1.5e-6 relative between 2 threads and 1), while any change to a loss, a
+sampler, the pairing or the round logic moves them far more. Every
+field whose default changed since is spelled out: ``sampling_rng="global"`` (torch's global
+generator, the sampling of the time; the default is now keyed sampling), and the configs'
+defaults of ``baseline`` / ``all_pairs`` (off) are the old behaviour.
 """
 
 from __future__ import annotations
@@ -19,6 +24,19 @@ pytest.importorskip("datasets")
 
 from alignment.synthetic import cached_task  # noqa: E402
 from alignment.trainers.pipeline import make_trainer, trainer_config  # noqa: E402
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    """The tiny models' matmuls gain nothing from intra-op threads, whose synchronization is
+    costly on a loaded machine (docs/trainers.md, Running)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
 
 CASES = {
     "nash-mp-token": ("nash-mp", dict(max_steps=4, kl_estimator="token", inner_steps_half=2, num_generations=2),
@@ -54,7 +72,7 @@ def test_losses_are_the_pinned_ones(case, task, tmp_path):
     algo, fields, expect, queries = CASES[case]
     base = dict(output_dir=str(tmp_path), per_device_train_batch_size=4, max_new_tokens=3, temperature=1.0,
                 learning_rate=1e-2, use_cpu=True, disable_tqdm=True, logging_steps=1, save_strategy="no", seed=0,
-                beta=0.25, lr_scheduler_type="constant", warmup_steps=0)
+                beta=0.25, lr_scheduler_type="constant", warmup_steps=0, sampling_rng="global")
     config = trainer_config(algo, {**base, **fields})
     torch.manual_seed(123)
     prompts = task.dataset(4 if algo in ("inpo", "apo") else 8)
@@ -70,6 +88,6 @@ def test_losses_are_the_pinned_ones(case, task, tmp_path):
 
     trainer.compute_loss = recording
     trainer.train()
-    assert losses == pytest.approx(expect, rel=1e-6, abs=1e-9)
+    assert losses == pytest.approx(expect, rel=1e-5, abs=1e-8)
     if queries is not None:
         assert trainer.preference_queries == queries

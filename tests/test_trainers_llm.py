@@ -37,6 +37,18 @@ from alignment.trainers import (  # noqa: E402
 from alignment.trainers.logprobs import completions_from_ids, tokenize_prompts  # noqa: E402
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    """The tiny models' matmuls gain nothing from intra-op threads, whose synchronization is
+    costly on a loaded machine (docs/trainers.md, Running)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="module")
 def task():
     return cached_task(pretrain_steps=150)
@@ -76,12 +88,12 @@ def fixed(tok, prompts, answers):
 
 
 class Scripted:
-    """Replaces a trainer module's ``generate``: returns the scripted answers, call by call."""
+    """Replaces a trainer's ``draw_completions``: returns the scripted answers, call by call."""
 
     def __init__(self, tok, *answer_lists):
         self.tok, self.lists, self.calls = tok, list(answer_lists), 0
 
-    def __call__(self, model, tok, prompts, num_samples=1, **kw):
+    def __call__(self, model, prompts, key=None, num_samples=1, **kw):
         prompts = [p for p in prompts for _ in range(num_samples)]
         out = fixed(self.tok, prompts, self.lists[self.calls % len(self.lists)])
         self.calls += 1
@@ -103,8 +115,6 @@ YS2 = ["paper", "paper", "rock", "scissors"]
 # hand-checkable losses
 # ------------------------------------------------------------------------------------------
 def test_nash_mp_compute_loss_equals_formula(task, tmp_path, monkeypatch):
-    import alignment.trainers.nash_mp as mod
-
     tok = task.tokenizer
     policy, ref, anchor = perturbed(task.model, 1), perturbed(task.model, 2), perturbed(task.model, 3)
     cfg = NashMPTrainerConfig(**common(tmp_path, beta=0.3, prox_coef=0.7))
@@ -112,7 +122,7 @@ def test_nash_mp_compute_loss_equals_formula(task, tmp_path, monkeypatch):
                        preference=task.oracle)
     tr.anchor.load_state_dict(anchor.state_dict())
     tr._begun_step = tr.state.global_step  # keep the hand-set anchor for this step
-    monkeypatch.setattr(mod, "generate", Scripted(tok, YS, YS2))
+    monkeypatch.setattr(tr, "draw_completions", Scripted(tok, YS, YS2))
     loss = tr.compute_loss(tr.model, {"prompt": PROMPTS})
     expect = []
     for x, y, y2 in zip(PROMPTS, YS, YS2):
@@ -129,7 +139,7 @@ def test_nash_md_compute_loss_equals_formula(task, tmp_path, monkeypatch):
     cfg = NashMDTrainerConfig(**common(tmp_path, beta=0.2, num_generations=1, missing_eos_penalty=None))
     tr = NashMDTrainer(policy, ref_model=ref, args=cfg, processing_class=tok, train_dataset=task.dataset(8),
                        preference=task.oracle)
-    monkeypatch.setattr(mod, "generate", Scripted(tok, YS))
+    monkeypatch.setattr(tr, "draw_completions", Scripted(tok, YS))
     monkeypatch.setattr(mod, "generate_mixture", lambda m, r, t, prompts, **kw: fixed(tok, prompts, YS2))
     loss = tr.compute_loss(tr.model, {"prompt": PROMPTS})
     expect = []
@@ -140,8 +150,6 @@ def test_nash_md_compute_loss_equals_formula(task, tmp_path, monkeypatch):
 
 
 def test_fdpg_compute_loss_equals_formula(task, tmp_path, monkeypatch):
-    import alignment.trainers.fdpg as mod
-
     tok = task.tokenizer
     policy, ref = perturbed(task.model, 1), perturbed(task.model, 2)
     cfg = FDPGTrainerConfig(**common(tmp_path, divergence="js"))
@@ -149,7 +157,7 @@ def test_fdpg_compute_loss_equals_formula(task, tmp_path, monkeypatch):
                      preference=task.oracle, target=task.fdpg_log_score)
     prompts = PROMPTS[:2] * 2
     ys = ["rock", "paper", "spock", "lizard"]
-    monkeypatch.setattr(mod, "generate", Scripted(tok, ys))
+    monkeypatch.setattr(tr, "draw_completions", Scripted(tok, ys))
     loss = tr.compute_loss(tr.model, {"prompt": prompts})
     lp = np.array([naive_logprob(policy, tok, x, y) for x, y in zip(prompts, ys)])
     la = np.array([naive_logprob(ref, tok, x, y) for x, y in zip(prompts, ys)])

@@ -32,6 +32,19 @@ from alignment.trainers import (  # noqa: E402
 from alignment.trainers.pipeline import check_fields, is_round_based, last_checkpoint_step  # noqa: E402
 from gtlearn.core.errors import GtlearnError  # noqa: E402
 
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    """The tiny models' matmuls gain nothing from intra-op threads, whose synchronization is
+    costly on a loaded machine (docs/trainers.md, Running)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 EXPECTED = {
     "nash-mp": (NashMPTrainer, NashMPTrainerConfig),
     "inpo": (INPOTrainer, INPOTrainerConfig),
@@ -84,9 +97,18 @@ def test_round_based_and_unknown_fields():
         check_fields("inpo", {"tau": 0.01})
 
 
+def _checkpoint(path):
+    """A complete checkpoint directory (the marker is written last; see alignment/trainers/mixins.py)."""
+    from alignment.trainers.mixins import COMPLETE
+
+    path.mkdir(parents=True)
+    (path / COMPLETE).touch()
+
+
 def test_last_checkpoint_step_counts_finished_rounds(tmp_path):
-    (tmp_path / "checkpoint-4").mkdir()
-    (tmp_path / "checkpoint-8").mkdir()
+    _checkpoint(tmp_path / "checkpoint-4")
+    _checkpoint(tmp_path / "checkpoint-8")
+    (tmp_path / "checkpoint-12").mkdir()  # killed while being written: skipped
     assert last_checkpoint_step(tmp_path, round_based=False) == 8
     with pytest.raises(GtlearnError, match="no checkpoint"):
         last_checkpoint_step(tmp_path / "none", round_based=False)
@@ -94,7 +116,7 @@ def test_last_checkpoint_step_counts_finished_rounds(tmp_path):
         (tmp_path / f"round-{t}").mkdir()
         (tmp_path / f"round-{t}" / "done.json").write_text(json.dumps({"round": t, "steps": steps}))
     assert last_checkpoint_step(tmp_path, round_based=True) == 12
-    (tmp_path / "round-2" / "checkpoint-3").mkdir(parents=True)
+    _checkpoint(tmp_path / "round-2" / "checkpoint-3")
     assert last_checkpoint_step(tmp_path, round_based=True) == 15
 
 

@@ -16,12 +16,14 @@ module         classes                                     paper
 
 Shared machinery, by what it is: ``config`` (the shared fields), ``models`` (LoRA, the frozen
 reference and frozen copies), ``logprobs`` (sequence log-probs, tokenization), ``sampling``
-(generation, the geometric-mixture sampler), ``online`` (the generate-in-the-step base),
-``rounds`` (the round-based base of INPO and APO), ``pairs`` (pair construction, pair batches,
-frozen columns), ``mixins`` (metrics, checkpointed trainer state). :data:`TRAINERS` maps a
-name to its trainer and config classes; ``pipeline`` runs a trainer end to end (a Run
-directory with the toolkit's metric records). Importing this package imports torch and
-transformers.
+(batched KV-cache generation, the geometric-mixture sampler), ``rng`` (keyed randomness),
+``draws`` (what a trainer draws — completions, labels — and from where), ``server`` (the
+OpenAI-compatible generation backend), ``distributed`` (multi-process helpers), ``online`` (the
+generate-in-the-step base), ``rounds`` (the round-based base of INPO and APO), ``pairs`` (pair
+construction, pair batches, frozen columns), ``mixins`` (metrics, checkpointed trainer state),
+``loading`` (models, datasets and preference models from names). :data:`TRAINERS` maps a name
+to its trainer and config classes; ``pipeline`` runs a trainer end to end (a Run directory with
+the toolkit's metric records). Importing this package imports torch and transformers.
 """
 
 from alignment.trainers.apo import APOTrainer, APOTrainerConfig

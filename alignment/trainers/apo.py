@@ -38,6 +38,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from alignment.trainers.draws import POLICY
 from alignment.trainers.registry import TRAINERS
 from alignment.trainers.rounds import RoundTrainer, RoundTrainerConfig
 from alignment.trainers.sampling import generate_mixture
@@ -126,7 +127,9 @@ class APOTrainer(RoundTrainer):
         if args.sampler == "extrapolated" and prev is not None and args.alpha > 0:
             rep = [p for p in prompts for _ in range(args.num_samples_per_prompt)]
             # (1−c)·logits_t + c·logits_{t−1} with c = −α is (1+α)·logits_t − α·logits_{t−1}.
+            K = args.num_samples_per_prompt
             c = generate_mixture(self.model, prev, self.processing_class, rep, mixture_coef=-args.alpha,
+                                 seeds=self.draw_seeds((t, POLICY), len(rep), start=self.prompt_offset * K),
                                  **args.generation_kwargs())
         else:
             c = self.sample(prompts)
@@ -146,7 +149,7 @@ class APOTrainer(RoundTrainer):
         path = self.round_dir(t - 2) / "policy.pt" if t >= 2 else self.round_dir(0).parent / "policy-init.pt"
         return self.frozen_from(path)
 
-    def _win_rate_pairs(self, prompt: str, texts: list[str]):
+    def _win_rate_pairs(self, index: int, prompt: str, texts: list[str]):
         """SPPO pairs: consecutive samples with their win rates P̂(y≻π_t) against the other K−1
         samples (every pair of samples compared once)."""
         K = len(texts)
@@ -163,16 +166,20 @@ class APOTrainer(RoundTrainer):
     def pair_loss(self, chosen_logp, rejected_logp, inputs):
         d = chosen_logp.device
         rc, rr = inputs["ref_chosen_logps"].to(d), inputs["ref_rejected_logps"].to(d)
+        out = {"logps/chosen": chosen_logp.detach().mean(), "logps/rejected": rejected_logp.detach().mean(),
+               "kl/ref": (chosen_logp.detach() - rc).mean(), "apo/alpha": self.args.alpha,
+               "apo/mean_shift": inputs["shift_chosen"].mean(), "round/index": float(self.round)}
         if self.args.inner_loss == "dpo":
             loss, stats = apo_dpo_loss(chosen_logp, rejected_logp, rc, rr, beta=self.args.beta)
+            out.update({"rewards/margins": stats["rewards_margin"], "rewards/accuracies": stats["rewards_accuracy"],
+                        "rewards/chosen": stats["rewards_chosen"], "rewards/rejected": stats["rewards_rejected"]})
         else:
             loss, stats = apo_sppo_loss(torch.cat([chosen_logp, rejected_logp]), torch.cat([rc, rr]),
                                         torch.cat([inputs["chosen_winrate"], inputs["rejected_winrate"]]).to(d),
                                         sppo_eta=self.args.sppo_eta)
-        stats["alpha"] = self.args.alpha
-        stats["round"] = float(self.round)
-        stats["mean_shift"] = inputs["shift_chosen"].mean()
-        return loss, {f"apo/{k}": v for k, v in stats.items()}
+            out.update({"apo/residual_mean": stats["residual_mean"],
+                        "rewards/chosen_winrate": inputs["chosen_winrate"].mean()})
+        return loss, out
 
 
 __all__ = ["apo_reference", "apo_dpo_loss", "apo_sppo_loss", "APOTrainerConfig", "APOTrainer"]

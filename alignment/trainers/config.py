@@ -32,11 +32,21 @@ class TrainerConfig(TrainingArguments):
     logprob_reduction: str = field(default="sum", metadata={"help": "'sum' (the papers') or 'mean' over completion tokens."})
     missing_eos_penalty: float | None = field(default=None, metadata={"help": "Subtracted from the reward of completions without EOS."})
     label_mode: str = field(default="prob", metadata={"help": "'prob': use P(y>y') as is; 'sample': one Bernoulli label per query."})
+    sampling_rng: str = field(default="keyed", metadata={"help": "'keyed': each sample's randomness is keyed by "
+                              "(seed, step, its global index), so a run split over processes draws what one process "
+                              "draws; 'global': torch's global generator (one process only)."})
+    generation_backend: str = field(default="local", metadata={"help": "'local' (the policy samples, KV cache) or "
+                                    "'server' (an OpenAI-compatible /completions endpoint, e.g. vLLM)."})
+    server_base_url: str | None = field(default=None, metadata={"help": "Base URL of the server backend "
+                                        "(e.g. http://127.0.0.1:8000/v1)."})
+    server_model: str = field(default="policy", metadata={"help": "Model name sent to the server backend."})
+    server_timeout: float = field(default=120.0, metadata={"help": "Seconds per server request."})
     learning_rate: float = 5e-7
     remove_unused_columns: bool = False
     report_to: Any = "none"
     logging_steps: float = 1
     save_strategy: Any = "no"
+    ddp_find_unused_parameters: bool | None = False  # every parameter takes part in every loss
 
     def __post_init__(self):
         super().__post_init__()
@@ -44,6 +54,12 @@ class TrainerConfig(TrainingArguments):
             raise GtlearnError(f"logprob_reduction must be 'sum' or 'mean', got {self.logprob_reduction!r}")
         if self.label_mode not in ("prob", "sample"):
             raise GtlearnError(f"label_mode must be 'prob' or 'sample', got {self.label_mode!r}")
+        if self.sampling_rng not in ("keyed", "global"):
+            raise GtlearnError(f"sampling_rng must be 'keyed' or 'global', got {self.sampling_rng!r}")
+        if self.generation_backend not in ("local", "server"):
+            raise GtlearnError(f"generation_backend must be 'local' or 'server', got {self.generation_backend!r}")
+        if self.generation_backend == "server" and not self.server_base_url:
+            raise GtlearnError("generation_backend='server' needs server_base_url")
         if self.beta < 0:
             raise GtlearnError(f"beta must be >= 0, got {self.beta}")
 

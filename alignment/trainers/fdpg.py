@@ -43,11 +43,12 @@ import torch
 import torch.nn.functional as F
 
 from alignment.trainers.config import TrainerConfig
+from alignment.trainers.distributed import gather_lists, gather_objects, world
+from alignment.trainers.draws import POLICY
 from alignment.trainers.logprobs import sequence_logprobs
 from alignment.trainers.models import copy_weights_, frozen_copy
 from alignment.trainers.online import OnlineTrainer
 from alignment.trainers.registry import TRAINERS
-from alignment.trainers.sampling import generate
 from gtlearn.core.errors import GtlearnError
 
 F_DIVERGENCES = ("kl", "rkl", "tv", "js", "chi2", "rchi2")
@@ -140,6 +141,15 @@ def _target_distances(log_p, log_pi, log_q, valid):
     return kl_p_pi, kl_p_q, tv
 
 
+def _all_processes_prefer_policy(kl_p_pi, kl_p_q, count: int) -> bool:
+    """Whether the estimate of KL(p‖π_θ) is below that of KL(p‖q), pooled over every process's
+    valid samples (so that all processes refresh the proposal together)."""
+    if world()[1] == 1:
+        return float(kl_p_pi) < float(kl_p_q)
+    parts = gather_objects((float(kl_p_pi) * count, float(kl_p_q) * count))
+    return sum(a for a, _ in parts) < sum(b for _, b in parts)
+
+
 # ------------------------------------------------------------------------------------------
 # The trainer
 # ------------------------------------------------------------------------------------------
@@ -158,25 +168,39 @@ class FDPGTrainer(OnlineTrainer):
         self.proposal_model = frozen_copy(self.model).to(self.args.device) if self.args.proposal == "offline" else None
         self.proposal_refreshes = 0
 
-    def _update_z(self, prompts: list[str], log_ratio: np.ndarray) -> np.ndarray:
-        """Add P/q of this batch to the per-context running sums; return log Ẑ per sample."""
+    @property
+    def needs_full_weights(self) -> bool:
+        return self.args.proposal == "offline"  # the proposal is a refreshed copy
+
+    def _update_z(self, prompts: list[str], log_ratio: np.ndarray) -> None:
+        """Add P/q of these samples to the per-context running sums."""
         for x, lr in zip(prompts, log_ratio):
             if x in self.z_log_sum:
                 self.z_log_sum[x] = float(np.logaddexp(self.z_log_sum[x], lr))
             else:
                 self.z_log_sum[x] = float(lr)
             self.z_count[x] = self.z_count.get(x, 0) + 1
+
+    def _log_z(self, prompts: list[str]) -> np.ndarray:
         log_z = np.array([self.z_log_sum[x] - math.log(self.z_count[x]) for x in prompts])
         if self.args.max_z is not None:
             log_z = np.minimum(log_z, math.log(self.args.max_z))
         return log_z
 
-    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None, **kwargs):
+    def _shared_update_z(self, prompts: list[str], log_ratio: np.ndarray) -> np.ndarray:
+        """Update Ẑ with the samples of every process, in process order (so that every process
+        holds the estimates one process would), and return log Ẑ of this process's samples."""
+        parts = gather_objects((list(prompts), log_ratio))
+        for xs, lrs in parts:
+            self._update_z(xs, lrs)
+        return self._log_z(prompts)
+
+    def online_loss(self, model, prompts, first_micro):
         args = self.args
         dev = args.device
-        prompts = [p for p in inputs["prompt"] for _ in range(args.num_generations)]
+        prompts = [p for p in prompts for _ in range(args.num_generations)]
         sampler = self.proposal_model if self.proposal_model is not None else model
-        y = generate(sampler, self.processing_class, prompts, **args.generation_kwargs())
+        y = self.draw_completions(sampler, prompts, self.draw_key(POLICY), policy=self.proposal_model is None)
         lp = self.logprobs(model, y, grad=True)
         if self.proposal_model is None and args.temperature == 1.0:
             log_q = lp.detach()
@@ -188,26 +212,33 @@ class FDPGTrainer(OnlineTrainer):
         log_b = torch.as_tensor(np.asarray(self.target(y.prompts, y.texts), dtype=np.float64), dtype=torch.float32, device=dev)
         log_P = log_a.float() + log_b
         outside = ~torch.isfinite(log_P)
-        log_z = torch.as_tensor(self._update_z(y.prompts, (log_P - log_q.float()).cpu().numpy()), dtype=torch.float32, device=dev)
+        if args.divergence in ("rkl", "rchi2") and bool(outside.any()):
+            raise GtlearnError(f"divergence {args.divergence!r} needs a full-support target, but a sample has "
+                               "P(x, y) = 0; use kl, tv or js for pointwise constraints")
+        log_z = torch.as_tensor(self._shared_update_z(y.prompts, (log_P - log_q.float()).cpu().numpy()),
+                                dtype=torch.float32, device=dev)
         valid = torch.isfinite(log_z)
+        if not bool(valid.any()):  # no context with a sample in the support yet: nothing to learn from
+            return (lp * 0.0).sum()
         baseline = float(np.mean(self.window)) if self.window else 0.0
         loss, pseudo, stats = fdpg_loss(lp[valid], log_P[valid], log_z[valid], log_q[valid].float(),
                                         divergence=args.divergence, baseline=baseline)
-        if not torch.isfinite(pseudo).all():
-            raise GtlearnError(f"divergence {args.divergence!r} needs a full-support target, but a sample has "
-                               "P(x, y) = 0; use kl, tv or js for pointwise constraints")
-        self.window.extend(pseudo.cpu().tolist())
+        self.window.extend(gather_lists(pseudo.cpu().tolist()))
         kl_p_pi, kl_p_q, tv = _target_distances(log_P - log_z, lp.detach().float(), log_q.float(), valid)
-        if self.proposal_model is not None and self._step_started() and self.state.global_step > 0 \
-                and self.state.global_step % args.proposal_update_interval == 0 and float(kl_p_pi) < float(kl_p_q):
+        if self.proposal_model is not None and first_micro and self.state.global_step > 0 \
+                and self.state.global_step % args.proposal_update_interval == 0 \
+                and _all_processes_prefer_policy(kl_p_pi, kl_p_q, int(valid.sum())):
             copy_weights_(self.proposal_model, model)
             self.proposal_refreshes += 1
-        self._record("objective/", {"loss": loss.detach(), "baseline": baseline, "kl_ref": (lp.detach() - log_a).mean(),
-                                    "outside_support": outside.float().mean(), "log_z_mean": log_z[valid].mean(),
-                                    "proposal_refreshes": self.proposal_refreshes})
-        self._record("fdpg/", {**stats, "kl_p_pi": kl_p_pi, "kl_p_q": kl_p_q, "tv_p_pi": tv})
+        self._record("objective/", {"loss": loss.detach(), "baseline": baseline, "outside_support": outside.float().mean(),
+                                    "log_z_mean": log_z[valid].mean(), "proposal_refreshes": self.proposal_refreshes})
+        self._record("logps/", {"policy": lp.detach().mean(), "ref": log_a.mean()})
+        self._record("kl/", {"ref": (lp.detach() - log_a).mean(), "target": kl_p_pi, "target_proposal": kl_p_q})
+        self._record("rewards/", {"pseudo_mean": stats.pop("pseudo_reward_mean"),
+                                  "pseudo_std": stats.pop("pseudo_reward_std")})
+        self._record("fdpg/", {**stats, "tv_target": tv})
         self._record_completions(y)
-        return (loss, None) if return_outputs else loss
+        return loss
 
     def _extra_state(self) -> dict[str, Any]:
         st = super()._extra_state()

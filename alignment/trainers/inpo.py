@@ -107,13 +107,21 @@ class INPOTrainer(RoundTrainer):
 
     def pair_loss(self, chosen_logp, rejected_logp, inputs):
         d = chosen_logp.device
-        loss, stats = inpo_loss(chosen_logp, rejected_logp, inputs["ref_chosen_logps"].to(d),
-                                inputs["ref_rejected_logps"].to(d), inputs["prev_chosen_logps"].to(d),
-                                inputs["prev_rejected_logps"].to(d), eta=self.args.eta, tau=self.args.beta)
-        stats["kl_prev"] = (chosen_logp.detach() - inputs["prev_chosen_logps"].to(d)).mean()
-        stats["kl_ref"] = (chosen_logp.detach() - inputs["ref_chosen_logps"].to(d)).mean()
-        stats["round"] = float(self.round)
-        return loss, {f"inpo/{k}": v for k, v in stats.items()}
+        cols = [inputs[k].to(d) for k in ("ref_chosen_logps", "ref_rejected_logps", "prev_chosen_logps",
+                                          "prev_rejected_logps")]
+        loss, stats = inpo_loss(chosen_logp, rejected_logp, *cols, eta=self.args.eta, tau=self.args.beta)
+        h = inpo_h(chosen_logp.detach(), rejected_logp.detach(), *cols, eta=self.args.eta, tau=self.args.beta)
+        return loss, {
+            "rewards/margins": stats["h_mean"],  # h_t, regressed on 1/(2η)
+            "rewards/accuracies": (h > 0).float().mean(),
+            "logps/chosen": chosen_logp.detach().mean(),
+            "logps/rejected": rejected_logp.detach().mean(),
+            "kl/ref": (chosen_logp.detach() - cols[0]).mean(),
+            "kl/prev": (chosen_logp.detach() - cols[2]).mean(),
+            "inpo/residual_mean": stats["residual_mean"],
+            "inpo/h_std": stats["h_std"],
+            "round/index": float(self.round),
+        }
 
 
 __all__ = ["inpo_h", "inpo_loss", "INPOTrainerConfig", "INPOTrainer"]

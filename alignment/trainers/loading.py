@@ -41,49 +41,149 @@ def load_causal_lm(name: str):
     return model, tok
 
 
-def load_prompts(spec: str, split: str = "train"):
-    """A ``datasets.Dataset`` with one ``prompt`` column, from a local .json/.jsonl/.csv/
-    .parquet file or a ``datasets`` name (``split`` applies to names)."""
-    from datasets import Dataset, load_dataset
+DATA_SUFFIXES = (".json", ".jsonl", ".csv", ".parquet")
 
+
+def load_prompts(spec: str, split: str = "train", tokenizer=None):
+    """A ``datasets.Dataset`` with one ``prompt`` column in TRL's prompt-only formats — standard
+    (a string per row) or conversational (a list of ``{"role", "content"}`` messages per row,
+    rendered later with the tokenizer's chat template) — from a local ``.json``/``.jsonl``/
+    ``.csv``/``.parquet`` file, a directory written by ``save_to_disk`` (a ``DatasetDict``'s
+    ``split``), or a ``datasets`` name (``split`` applies). Other columns (e.g. a preference
+    dataset's ``chosen``/``rejected``) are dropped. With ``tokenizer``, conversational prompts
+    need its chat template."""
+    from datasets import Dataset, DatasetDict, load_dataset, load_from_disk
+
+    path = Path(spec)
     try:
-        if Path(spec).exists():
-            ext = Path(spec).suffix.lstrip(".")
-            ext = {"jsonl": "json"}.get(ext, ext)
-            ds = load_dataset(ext, data_files=spec, split="train")
+        if path.is_dir() and any((path / f).exists() for f in ("dataset_info.json", "dataset_dict.json", "state.json")):
+            ds = load_from_disk(str(path))
+            if isinstance(ds, DatasetDict):
+                if split not in ds:
+                    raise GtlearnError(f"the dataset {spec!r} has no split {split!r} (it has {sorted(ds)})")
+                ds = ds[split]
+        elif path.is_file():
+            ext = {"jsonl": "json"}.get(path.suffix.lstrip("."), path.suffix.lstrip("."))
+            ds = load_dataset(ext, data_files=str(path), split="train")
+        elif path.suffix in DATA_SUFFIXES or path.is_absolute() or spec.startswith("."):
+            raise GtlearnError(f"cannot load the prompt dataset {spec!r}: no such file or directory")
         else:
             ds = load_dataset(spec, split=split)
+    except GtlearnError:
+        raise
     except Exception as exc:  # datasets raises many kinds for a bad name / file
-        raise GtlearnError(f"cannot load the prompt dataset {spec!r}: {exc}") from None
+        raise GtlearnError(f"cannot load the prompt dataset {spec!r}: {str(exc).splitlines()[0]}") from None
     if not isinstance(ds, Dataset) or "prompt" not in ds.column_names:
-        raise GtlearnError(f"the dataset {spec!r} needs a 'prompt' column")
-    return ds.select_columns(["prompt"])
+        raise GtlearnError(f"the dataset {spec!r} needs a 'prompt' column (TRL's prompt-only format)")
+    ds = ds.select_columns(["prompt"])
+    if len(ds) == 0:
+        raise GtlearnError(f"the dataset {spec!r} has no rows")
+    if is_conversational(ds[0]["prompt"]) and tokenizer is not None and not getattr(tokenizer, "chat_template", None):
+        raise GtlearnError(f"the dataset {spec!r} holds conversations, but the tokenizer has no chat template")
+    return ds
 
 
-def load_preference(spec: str):
-    """A :class:`~alignment.preference_models.PreferenceOracle` from ``reward:PATH``
-    (Bradley–Terry from a sequence-classification reward model) or ``judge:URL[,model=NAME]``
-    (an LLM judge over an OpenAI-compatible endpoint)."""
-    from alignment.preference_models import BradleyTerryPreference, LLMJudgePreference
+def is_conversational(prompt) -> bool:
+    """Whether a prompt is a list of chat messages (TRL's conversational format)."""
+    return isinstance(prompt, (list, tuple)) and bool(prompt) and isinstance(prompt[0], dict)
 
+
+def load_preference(spec: str, *, contexts: list[str] | None = None):
+    """A :class:`~alignment.preference_models.PreferenceOracle` from a spec string:
+
+    * ``reward:PATH[,temperature=T]`` — Bradley–Terry from a sequence-classification reward model;
+    * ``judge:URL[,model=NAME]`` — an LLM judge over an OpenAI-compatible endpoint (key from
+      ``$OPENAI_API_KEY``);
+    * ``python:MODULE_OR_FILE.py:NAME`` — a Python callable ``f(prompt, y, y') -> P(y ≻ y')``, or
+      a ``PreferenceOracle`` (an instance, or a zero-argument factory returning one);
+    * ``game:GAME`` — the exact oracle of a preference game (``games.preference.make_game``):
+      ``contexts`` (the distinct rendered prompts, in order) map to the game's contexts, and
+      completions to its responses (its own strings, else the synthetic task's words).
+    """
     kind, _, rest = spec.partition(":")
-    if kind == "reward" and rest:
-        from transformers import AutoModelForSequenceClassification
+    if not rest:
+        raise GtlearnError(f"bad preference {spec!r}; use reward:PATH, judge:URL, python:MODULE:NAME or game:GAME")
+    if kind == "reward":
+        return _reward_preference(rest)
+    if kind == "judge":
+        from alignment.preference_models import LLMJudgePreference
 
-        try:
-            rm = AutoModelForSequenceClassification.from_pretrained(rest, num_labels=1)
-            tok = load_tokenizer(rest)
-        except (OSError, ValueError) as exc:
-            raise GtlearnError(f"cannot load the reward model {rest!r}: {exc}") from None
-        if tok.pad_token is None:
-            tok.pad_token = tok.eos_token
-        rm.config.pad_token_id = tok.pad_token_id
-        return BradleyTerryPreference(rm.eval(), tok)
-    if kind == "judge" and rest:
         url, *opts = rest.split(",")
-        kw = dict(o.split("=", 1) for o in opts if "=" in o)
+        kw = _options(opts, spec)
         return LLMJudgePreference(url, model=kw.get("model", "judge"))
-    raise GtlearnError(f"bad preference {spec!r}; use reward:PATH or judge:URL[,model=NAME]")
+    if kind == "python":
+        return _python_preference(rest)
+    if kind == "game":
+        return _game_preference(rest, contexts)
+    raise GtlearnError(f"bad preference {spec!r}; use reward:PATH, judge:URL, python:MODULE:NAME or game:GAME")
 
 
-__all__ = ["load_tokenizer", "load_causal_lm", "load_prompts", "load_preference"]
+def _options(opts: list[str], spec: str) -> dict[str, str]:
+    bad = [o for o in opts if "=" not in o]
+    if bad:
+        raise GtlearnError(f"bad option(s) {bad} in preference {spec!r}; expected key=value")
+    return dict(o.split("=", 1) for o in opts)
+
+
+def _reward_preference(rest: str):
+    from transformers import AutoModelForSequenceClassification
+
+    from alignment.preference_models import BradleyTerryPreference
+
+    path, *opts = rest.split(",")
+    kw = _options(opts, rest)
+    try:
+        rm = AutoModelForSequenceClassification.from_pretrained(path, num_labels=1)
+        tok = load_tokenizer(path)
+    except (OSError, ValueError) as exc:
+        raise GtlearnError(f"cannot load the reward model {path!r}: {str(exc).splitlines()[0]}") from None
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    rm.config.pad_token_id = tok.pad_token_id
+    return BradleyTerryPreference(rm.eval(), tok, temperature=float(kw.get("temperature", 1.0)))
+
+
+def _python_preference(rest: str):
+    import importlib
+    import importlib.util
+
+    from alignment.preference_models import PairwisePreference, PreferenceOracle
+
+    where, _, name = rest.rpartition(":")
+    if not where or not name:
+        raise GtlearnError(f"bad python preference {rest!r}; use python:MODULE:NAME or python:FILE.py:NAME")
+    try:
+        if where.endswith(".py"):
+            spec = importlib.util.spec_from_file_location(Path(where).stem, where)
+            if spec is None or not Path(where).is_file():
+                raise FileNotFoundError(where)
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+        else:
+            module = importlib.import_module(where)
+        obj = getattr(module, name)
+    except (ImportError, FileNotFoundError, AttributeError) as exc:
+        raise GtlearnError(f"cannot load the preference {rest!r}: {exc}") from None
+    if isinstance(obj, PreferenceOracle):
+        return obj
+    if isinstance(obj, type) and issubclass(obj, PreferenceOracle):
+        return obj()
+    if callable(obj):
+        return PairwisePreference(obj)
+    raise GtlearnError(f"the preference {rest!r} is neither a callable nor a PreferenceOracle")
+
+
+def _game_preference(game_spec: str, contexts: list[str] | None):
+    from alignment.preference_models import GamePreference
+    from alignment.synthetic import answer_words
+    from games.preference import make_game
+
+    game = make_game(game_spec)
+    if contexts is None or len(contexts) != game.num_contexts:
+        have = "no prompts" if contexts is None else f"{len(contexts)} distinct prompts"
+        raise GtlearnError(f"the game {game_spec!r} has {game.num_contexts} contexts but the dataset has {have}")
+    responses = game.responses or [answer_words(game.num_responses)] * game.num_contexts
+    return GamePreference(game, contexts, responses)
+
+
+__all__ = ["load_tokenizer", "load_causal_lm", "load_prompts", "is_conversational", "load_preference"]

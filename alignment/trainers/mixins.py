@@ -12,16 +12,36 @@ from typing import Any
 import numpy as np
 import torch
 from transformers import TrainerState
-from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, get_last_checkpoint
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
+from alignment.trainers.distributed import mean_over_processes
 from gtlearn.core.errors import GtlearnError
 
 EXTRA_STATE = "gtlearn_state.pt"
+# Written last into each checkpoint: a kill -9 while the Trainer writes one leaves a directory
+# without it, which resume skips (the Trainer's checkpoints are not written atomically).
+COMPLETE = "gtlearn_complete"
+
+
+def last_checkpoint(folder) -> str | None:
+    """The newest complete ``checkpoint-N`` directory in ``folder`` (None if there is none)."""
+    if not os.path.isdir(folder):
+        return None
+    prefix = f"{PREFIX_CHECKPOINT_DIR}-"
+    done = [d for d in os.listdir(folder) if d.startswith(prefix) and d[len(prefix):].isdigit()
+            and os.path.isfile(os.path.join(folder, d, COMPLETE))]
+    return os.path.join(folder, max(done, key=lambda d: int(d[len(prefix):]))) if done else None
+
+
+def check_processes(args) -> None:
+    """Refuse a multi-process run whose draws are not keyed (they would differ by process)."""
+    if args.sampling_rng != "keyed" and args.world_size > 1:
+        raise GtlearnError("sampling_rng='global' is for one process; use 'keyed' (the default) with several")
 
 
 class MetricsMixin:
-    """Accumulate per-step scalars with :meth:`_record`; :meth:`log` adds their means to the
-    ``Trainer``'s log record and starts over."""
+    """Accumulate per-step scalars with :meth:`_record`; :meth:`log` adds their means — averaged
+    over processes — to the ``Trainer``'s log record and starts over."""
 
     _metrics: dict[str, list[float]]
 
@@ -34,9 +54,8 @@ class MetricsMixin:
             self._metrics[f"{prefix}{k}"].append(float(v))
 
     def log(self, logs: dict[str, float], *args, **kwargs) -> None:
-        for k, vs in getattr(self, "_metrics", {}).items():
-            if vs:
-                logs[k] = float(np.mean(vs))
+        means = {k: float(np.mean(vs)) for k, vs in getattr(self, "_metrics", {}).items() if vs}
+        logs.update(mean_over_processes(means, self.args.device))
         self._metrics = defaultdict(list)
         super().log(logs, *args, **kwargs)
 
@@ -54,17 +73,19 @@ class CheckpointStateMixin:
     def _save_checkpoint(self, model, trial, *args, **kwargs):
         super()._save_checkpoint(model, trial, *args, **kwargs)
         state = self._extra_state()
-        if state and self.args.should_save:
+        if self.args.should_save:
             ckpt = os.path.join(self._get_output_dir(trial=trial), f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}")
-            torch.save(state, os.path.join(ckpt, EXTRA_STATE))
+            if state:
+                torch.save(state, os.path.join(ckpt, EXTRA_STATE))
+            open(os.path.join(ckpt, COMPLETE), "w").close()
 
     def _resolve_checkpoint(self, resume_from_checkpoint) -> str | None:
         if resume_from_checkpoint in (None, False):
             return None
         if resume_from_checkpoint is True:
-            path = get_last_checkpoint(self.args.output_dir) if os.path.isdir(self.args.output_dir) else None
+            path = last_checkpoint(self.args.output_dir)
             if path is None:
-                raise GtlearnError(f"cannot resume: no checkpoint in {self.args.output_dir}")
+                raise GtlearnError(f"cannot resume: no checkpoint in {self.args.output_dir} yet; start over with --overwrite")
             return path
         return str(resume_from_checkpoint)
 
@@ -91,4 +112,4 @@ class CheckpointStateMixin:
             self._load_extra_state(torch.load(f, map_location="cpu", weights_only=False))
 
 
-__all__ = ["EXTRA_STATE", "MetricsMixin", "CheckpointStateMixin"]
+__all__ = ["EXTRA_STATE", "COMPLETE", "last_checkpoint", "check_processes", "MetricsMixin", "CheckpointStateMixin"]

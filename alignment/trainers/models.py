@@ -32,8 +32,19 @@ def frozen_copy(model: torch.nn.Module) -> torch.nn.Module:
     return m
 
 
+def is_sharded(model: torch.nn.Module) -> bool:
+    """Whether the parameters are sharded across processes (DeepSpeed ZeRO-3 or FSDP), so that
+    a process does not hold the full weights."""
+    for p in unwrap(model).parameters():
+        return hasattr(p, "ds_id") or getattr(p, "_is_flat_param", False) or type(p).__name__ == "DTensor"
+    return False
+
+
 def copy_weights_(dst: torch.nn.Module, src: torch.nn.Module) -> None:
-    """dst ← src, parameter by parameter (same architecture)."""
+    """dst ← src, parameter by parameter (same architecture, full weights in this process)."""
+    if is_sharded(dst) or is_sharded(src):
+        raise GtlearnError("copying weights between policy copies needs full weights in every process; "
+                           "ZeRO-3 and FSDP shard them (use DDP, ZeRO-1 or ZeRO-2; docs/trainers.md, Multi-process)")
     unwrap(dst).load_state_dict(unwrap(src).state_dict())
 
 
@@ -52,6 +63,21 @@ def prepare_models(model, ref_model, peft_config):
         ref_model.requires_grad_(False)
         ref_model.eval()
     return model, ref_model
+
+
+def shards_parameters(trainer) -> bool:
+    """Whether a ``Trainer`` runs under FSDP or DeepSpeed ZeRO-3 (parameters sharded)."""
+    if getattr(trainer, "is_fsdp_enabled", False):
+        return True
+    plugin = getattr(getattr(trainer.accelerator, "state", None), "deepspeed_plugin", None)
+    return bool(getattr(trainer, "is_deepspeed_enabled", False) and plugin is not None and plugin.zero_stage == 3)
+
+
+def check_sharding(trainer, needs_full_weights: bool) -> None:
+    """Refuse FSDP / ZeRO-3 for a trainer that copies or saves the policy's full weights."""
+    if needs_full_weights and shards_parameters(trainer):
+        raise GtlearnError(f"{type(trainer).__name__} copies the policy's full weights, which FSDP and ZeRO-3 shard "
+                           "across processes; use DDP, ZeRO-1 or ZeRO-2 (docs/trainers.md, Multi-process)")
 
 
 def check_tokenizer(trainer_name: str, tokenizer) -> None:
@@ -79,4 +105,4 @@ class ReferenceMixin:
         return self.ref_model if self.ref_model is not None else unwrap(self.model)
 
 
-__all__ = ["is_peft", "frozen_copy", "copy_weights_", "prepare_models", "check_tokenizer", "ReferenceMixin"]
+__all__ = ["is_peft", "is_sharded", "shards_parameters", "check_sharding", "frozen_copy", "copy_weights_", "prepare_models", "check_tokenizer", "ReferenceMixin"]

@@ -38,10 +38,10 @@ from typing import Any
 import torch
 
 from alignment.trainers.config import TrainerConfig
+from alignment.trainers.draws import OPPONENT, POLICY
 from alignment.trainers.models import copy_weights_, frozen_copy
 from alignment.trainers.online import OnlineTrainer
 from alignment.trainers.registry import TRAINERS
-from alignment.trainers.sampling import generate
 from gtlearn.core.errors import GtlearnError
 
 KL_ESTIMATORS = ("sequence", "token")
@@ -58,9 +58,14 @@ class NashMPTrainerConfig(TrainerConfig):
     reset_optimizer: bool = field(default=True, metadata={"help": "Restore the optimizer state when θ is reset to the anchor."})
     kl_estimator: str = field(default="sequence", metadata={"help": "'sequence' (unbiased) or 'token' (biased, cheaper)."})
     num_generations: int = field(default=1, metadata={"help": "Samples y ∼ π_θ (and y' ∼ μ) per prompt."})
+    all_pairs: bool = field(default=False, metadata={"help": "Compare each sample with every opponent sample of "
+                            "its prompt (num_generations² queries per prompt instead of num_generations)."})
+    baseline: str = field(default="none", metadata={"help": "'none' or 'rloo': subtract from each sample's "
+                          "return the mean of the other samples of its prompt (needs num_generations >= 2)."})
 
     def __post_init__(self):
         super().__post_init__()
+        check_baseline(self)
         if self.anchor_mode != "snapshot":
             raise GtlearnError("NashMPTrainerConfig.anchor_mode: only 'snapshot' is implemented")
         if self.kl_estimator not in KL_ESTIMATORS:
@@ -89,6 +94,26 @@ def kl_surrogate(logp, other_logp, token_logp, other_token_logp, estimator: str)
     raise ValueError(f"kl_estimator must be one of {KL_ESTIMATORS}, got {estimator!r}")
 
 
+BASELINES = ("none", "rloo")
+
+
+def check_baseline(cfg) -> None:
+    if cfg.baseline not in BASELINES:
+        raise GtlearnError(f"baseline must be one of {BASELINES}, got {cfg.baseline!r}")
+    if cfg.baseline == "rloo" and (cfg.num_generations < 2 or cfg.kl_estimator != "sequence"):
+        raise GtlearnError("baseline='rloo' needs num_generations >= 2 and kl_estimator='sequence'")
+
+
+def leave_one_out(values: torch.Tensor, groups: torch.Tensor) -> torch.Tensor:
+    """Per row, the mean of ``values`` over the *other* rows of its group (0 for a row alone in
+    its group): a baseline independent of the row's own sample, so the estimator stays
+    unbiased (RLOO, Kool et al. 2019; Ahmadian et al. 2024)."""
+    n = torch.zeros_like(values).index_add_(0, groups, torch.ones_like(values))
+    total = torch.zeros_like(values).index_add_(0, groups, values)
+    n_i, t_i = n[groups], total[groups]
+    return torch.where(n_i > 1, (t_i - values) / (n_i - 1).clamp(min=1), torch.zeros_like(values))
+
+
 def nash_mp_loss(
     logp: torch.Tensor,
     ref_logp: torch.Tensor,
@@ -102,6 +127,7 @@ def nash_mp_loss(
     ref_token_logp: torch.Tensor | None = None,
     anchor_token_logp: torch.Tensor | None = None,
     reward_offset: torch.Tensor | None = None,
+    groups: torch.Tensor | None = None,
 ):
     """Nash-MP proximal-step surrogate, per sample y ∼ π_θ against y' ∼ μ::
 
@@ -111,21 +137,30 @@ def nash_mp_loss(
     ``[B]`` sequence log-probs in, ``(batch-mean loss, stats)`` out. ``preference`` holds
     P(y≻y'|x) (or a Bernoulli label). ``reward_offset`` is added to P − ½ (the missing-EOS
     penalty enters here, as a negative offset). With ``prox_coef=0`` and ``anchor_logp=None``
-    this is the Nash-MD loss.
+    this is the Nash-MD loss. ``groups`` (``[B]`` group ids, sequence estimator only) subtracts
+    from each sample's return A = P − ½ − β·(log π − log π_ref) − λ·(log π − log π_k) the
+    leave-one-out mean of A over its group: ℓ = −sg[A − b]·log π_θ(y), the same expected
+    gradient with less variance.
     """
     reward = preference.to(logp.dtype) - 0.5
     if reward_offset is not None:
         reward = reward + reward_offset.to(logp.dtype)
+    if prox_coef and anchor_logp is None:
+        raise ValueError("prox_coef > 0 needs anchor log-probs")
+    stats = {"reward": reward.detach().mean(), "kl_ref": (logp - ref_logp).detach().mean()}
+    if anchor_logp is not None:
+        stats["kl_anchor"] = (logp - anchor_logp).detach().mean()
+    if groups is not None:
+        if kl_estimator != "sequence":
+            raise ValueError("a leave-one-out baseline needs kl_estimator='sequence'")
+        ret = reward - beta * (logp - ref_logp) - (prox_coef * (logp - anchor_logp) if prox_coef else 0.0)
+        ret = ret.detach()
+        return (-(ret - leave_one_out(ret, groups)) * logp).mean(), stats
     pg = -reward.detach() * logp
     kl_ref = kl_surrogate(logp, ref_logp, token_logp, ref_token_logp, kl_estimator)
     per = pg + beta * kl_ref
-    stats = {"reward": reward.detach().mean(), "kl_ref": (logp - ref_logp).detach().mean()}
     if prox_coef:
-        if anchor_logp is None:
-            raise ValueError("prox_coef > 0 needs anchor log-probs")
         per = per + prox_coef * kl_surrogate(logp, anchor_logp, token_logp, anchor_token_logp, kl_estimator)
-    if anchor_logp is not None:
-        stats["kl_anchor"] = (logp - anchor_logp).detach().mean()
     return per.mean(), stats
 
 
@@ -143,6 +178,8 @@ class NashMPTrainer(OnlineTrainer):
         self.half = frozen_copy(self.model).to(self.args.device)
         self._opt_backup: dict | None = None
         self.anchor_age = 0
+
+    needs_full_weights = True  # the anchor and half-step copies
 
     @property
     def cycle(self) -> int:
@@ -171,31 +208,32 @@ class NashMPTrainer(OnlineTrainer):
                     g["lr"] = lr
         self.anchor_age = s
 
-    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None, **kwargs):
-        if self._step_started():
+    def online_loss(self, model, prompts, first_micro):
+        if first_micro:
             self._begin_step()
         args = self.args
         phase = self.phase()
         opponent = self.anchor if phase == "half" else self.half
-        prompts = inputs["prompt"]
-        gen = dict(num_samples=args.num_generations, **args.generation_kwargs())
-        y = generate(model, self.processing_class, prompts, **gen)
-        y2 = generate(opponent, self.processing_class, prompts, **gen)
-        pref = self.query(y.prompts, y.texts, y2.texts)
+        y = self.draw_completions(model, prompts, self.draw_key(POLICY), num_samples=args.num_generations)
+        y2 = self.draw_completions(opponent, prompts, self.draw_key(OPPONENT), num_samples=args.num_generations,
+                                   policy=False)
+        pref = self.opponent_preference(y, y2, args.all_pairs)
         token = args.kl_estimator == "token"
         lp, tok = self.logprobs(model, y, grad=True, tokens=True)
         ref_lp, ref_tok = self.ref_logprobs(y, tokens=True)
         anc_lp, anc_tok = self.logprobs(self.anchor, y, grad=False, tokens=True)
+        groups = self.generation_groups(len(y)) if args.baseline == "rloo" else None
         loss, stats = nash_mp_loss(
             lp, ref_lp, anc_lp, pref, beta=args.beta, prox_coef=args.prox_coef, kl_estimator=args.kl_estimator,
             token_logp=tok if token else None, ref_token_logp=ref_tok if token else None,
-            anchor_token_logp=anc_tok if token else None, reward_offset=self.eos_offset(y))
-        self._record(f"{phase}/", {"loss": loss.detach(), "preference_minus_half": (pref - 0.5).mean(),
-                                   "kl_ref": stats["kl_ref"], "kl_anchor": stats["kl_anchor"],
-                                   "entropy": -lp.detach().mean()})
-        self._record("objective/", {"anchor_age": self.anchor_age})
+            anchor_token_logp=anc_tok if token else None, reward_offset=self.eos_offset(y), groups=groups)
+        self._record("objective/", {f"{phase}_loss": loss.detach(), "entropy": -lp.detach().mean(),
+                                    "anchor_age": self.anchor_age})
+        self._record_pairwise(pref, lp, ref_lp, stats)
+        self._record("logps/", {"anchor": anc_lp.mean()})
+        self._record("kl/", {"anchor": stats["kl_anchor"]})
         self._record_completions(y)
-        return (loss, None) if return_outputs else loss
+        return loss
 
     def _extra_state(self) -> dict[str, Any]:
         st = super()._extra_state()
@@ -212,4 +250,4 @@ class NashMPTrainer(OnlineTrainer):
         self.anchor_age = int(state.get("anchor_age", 0))
 
 
-__all__ = ["KL_ESTIMATORS", "kl_surrogate", "nash_mp_loss", "NashMPTrainerConfig", "NashMPTrainer"]
+__all__ = ["KL_ESTIMATORS", "BASELINES", "check_baseline", "leave_one_out", "kl_surrogate", "nash_mp_loss", "NashMPTrainerConfig", "NashMPTrainer"]

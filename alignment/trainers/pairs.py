@@ -21,17 +21,19 @@ from gtlearn.core.errors import GtlearnError
 # ------------------------------------------------------------------------------------------
 # Construction
 # ------------------------------------------------------------------------------------------
-def _winner_first(p: float, label_mode: str) -> bool:
+def _winner_first(p: float, label_mode: str, generator: torch.Generator | None = None) -> bool:
     if label_mode == "sample":
-        return bool(torch.rand(()) < p)
+        return bool(torch.rand((), generator=generator) < p)
     return p >= 0.5  # ties go to the first response
 
 
-def knockout_tournament(prompt: str, texts: list[str], preference, label_mode: str = "sample") -> tuple[int, int, int, bool]:
+def knockout_tournament(prompt: str, texts: list[str], preference, label_mode: str = "sample",
+                        generator: torch.Generator | None = None) -> tuple[int, int, int, bool]:
     """INPO's knockout pairing: first-round pairs, winners play winners and losers play losers
     until one overall winner and one overall loser remain, then a final winner-vs-loser
     comparison; the pair is kept only if the winner wins it. Returns
-    ``(winner, loser, comparisons, keep)``; 3K/2 − 1 comparisons for even K = 2^m."""
+    ``(winner, loser, comparisons, keep)``; 3K/2 − 1 comparisons for even K = 2^m. Sampled
+    labels come from ``generator`` (None: torch's global one)."""
     K = len(texts)
     if K < 2:
         raise GtlearnError("the tournament needs at least 2 samples per prompt")
@@ -41,7 +43,7 @@ def knockout_tournament(prompt: str, texts: list[str], preference, label_mode: s
         nonlocal count
         count += 1
         p = float(preference.prob([prompt], [texts[i]], [texts[j]])[0])
-        return (i, j) if _winner_first(p, label_mode) else (j, i)
+        return (i, j) if _winner_first(p, label_mode, generator) else (j, i)
 
     winners, losers = [], []
     idx = list(range(K))
@@ -72,11 +74,13 @@ def knockout_tournament(prompt: str, texts: list[str], preference, label_mode: s
     return top, bottom, count, w == top
 
 
-def build_pairs(prompt: str, texts: list[str], preference, mode: str, label_mode: str) -> tuple[list[tuple[int, int]], int]:
+def build_pairs(prompt: str, texts: list[str], preference, mode: str, label_mode: str,
+                generator: torch.Generator | None = None) -> tuple[list[tuple[int, int]], int]:
     """Ordered (chosen, rejected) index pairs for one prompt's K samples, and the number of
     comparisons spent. ``mode``: ``"iid"`` (consecutive samples, one label each),
     ``"best_worst"`` (scalar reward), ``"tournament"``, or ``"auto"`` (best/worst when the
-    preference model has a reward, else the tournament)."""
+    preference model has a reward, else the tournament). Sampled labels come from
+    ``generator`` (None: torch's global one)."""
     if mode == "auto":
         mode = "best_worst" if getattr(preference, "has_reward", False) else "tournament"
     if mode == "iid":
@@ -84,7 +88,7 @@ def build_pairs(prompt: str, texts: list[str], preference, mode: str, label_mode
         for a in range(0, len(texts) - 1, 2):
             p = float(preference.prob([prompt], [texts[a]], [texts[a + 1]])[0])
             n += 1
-            pairs.append((a, a + 1) if _winner_first(p, label_mode) else (a + 1, a))
+            pairs.append((a, a + 1) if _winner_first(p, label_mode, generator) else (a + 1, a))
         return pairs, n
     if mode == "best_worst":
         if not getattr(preference, "has_reward", False):
@@ -93,7 +97,7 @@ def build_pairs(prompt: str, texts: list[str], preference, mode: str, label_mode
         b, w = int(np.argmax(r)), int(np.argmin(r))
         return ([(b, w)] if r[b] > r[w] else []), 0
     if mode == "tournament":
-        top, bottom, n, keep = knockout_tournament(prompt, texts, preference, label_mode)
+        top, bottom, n, keep = knockout_tournament(prompt, texts, preference, label_mode, generator)
         return ([(top, bottom)] if keep else []), n
     raise GtlearnError(f"pair_mode must be auto, iid, best_worst or tournament, got {mode!r}")
 
@@ -103,18 +107,19 @@ def token_lists(ids: torch.Tensor, mask: torch.Tensor) -> list[list[int]]:
     return [row[m.bool()].tolist() for row, m in zip(ids, mask)]
 
 
-PairsOf = Callable[[str, list[str]], tuple[list[tuple], int]]
+PairsOf = Callable[[int, str, list[str]], tuple[list[tuple], int]]
 
 
 def pair_rows(c: Completions, num_samples: int, pairs_of: PairsOf) -> tuple[list[dict[str, Any]], int]:
     """Pair rows of a batch holding ``num_samples`` samples per prompt (rows grouped by
-    prompt), and the comparisons spent. ``pairs_of(prompt, texts)`` returns the prompt's pairs
-    as ``(chosen, rejected)`` or ``(chosen, rejected, columns)`` sample indices, and its count."""
+    prompt), and the comparisons spent. ``pairs_of(i, prompt, texts)`` returns the i-th
+    prompt's pairs as ``(chosen, rejected)`` or ``(chosen, rejected, columns)`` sample indices,
+    and its count."""
     K = num_samples
     prompt_ids, completion_ids = token_lists(c.prompt_ids, c.prompt_mask), token_lists(c.completion_ids, c.completion_mask)
     rows, comparisons = [], 0
     for i, prompt in enumerate(c.prompts[::K]):
-        pairs, n = pairs_of(prompt, c.texts[i * K:(i + 1) * K])
+        pairs, n = pairs_of(i, prompt, c.texts[i * K:(i + 1) * K])
         comparisons += n
         for a, b, *columns in pairs:
             rows.append({"prompt_ids": prompt_ids[i * K], "chosen_ids": completion_ids[i * K + a],

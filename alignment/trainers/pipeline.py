@@ -18,14 +18,23 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from transformers.trainer_utils import get_last_checkpoint
-
-from alignment.synthetic import DEFAULT_BETA, DEFAULT_GAME, SyntheticTask, build_synthetic_task, eval_callback, synthetic_config
+from alignment.synthetic import (
+    DEFAULT_BETA,
+    DEFAULT_GAME,
+    SyntheticTask,
+    build_synthetic_task,
+    default_steps,
+    eval_callback,
+    synthetic_config,
+)
 from alignment.trainers.loading import load_causal_lm, load_preference, load_prompts
+from alignment.trainers.logprobs import render_prompt
+from alignment.trainers.mixins import last_checkpoint
 from alignment.trainers.registry import TRAINERS
 from alignment.trainers.rounds import RoundTrainer
 from gtlearn.core.errors import GtlearnError
@@ -90,27 +99,57 @@ def save_final(trainer, path: Path) -> None:
     """The trained policy and its tokenizer, loadable with ``from_pretrained``."""
     trainer.args.output_dir = str(path)
     trainer.save_model(str(path))
-    trainer.processing_class.save_pretrained(str(path))
+    if trainer.args.should_save:
+        trainer.processing_class.save_pretrained(str(path))
 
 
 def last_checkpoint_step(trainer_dir: Path, round_based: bool) -> int:
     """The optimizer step (over all rounds) that a resumed trainer continues from."""
     if not round_based:
-        ck = get_last_checkpoint(str(trainer_dir)) if trainer_dir.exists() else None
+        ck = last_checkpoint(trainer_dir)
         if ck is None:
-            raise GtlearnError(f"cannot resume: no checkpoint in {trainer_dir}")
+            raise GtlearnError(f"cannot resume: no checkpoint in {trainer_dir} yet; start over with --overwrite")
         return int(Path(ck).name.split("-")[-1])
     done, t = 0, 0
     while (trainer_dir / f"round-{t}" / "done.json").exists():
         done += json.loads((trainer_dir / f"round-{t}" / "done.json").read_text())["steps"]
         t += 1
     rdir = trainer_dir / f"round-{t}"
-    ck = get_last_checkpoint(str(rdir)) if rdir.exists() else None
+    ck = last_checkpoint(rdir)
     return done + (int(Path(ck).name.split("-")[-1]) if ck else 0)
 
 
 def _base_fields(fields: dict[str, Any], out: Path, seed: int) -> dict[str, Any]:
-    return {**fields, "seed": seed, "output_dir": str(out / "trainer")}
+    import torch
+
+    cuda = torch.cuda.is_available()
+    # Without a GPU: train on the CPU (also under accelerate launch, where it selects gloo) and
+    # do not pin memory (it only warns).
+    base = {"dataloader_pin_memory": cuda, **({} if cuda else {"use_cpu": True})}
+    return {**base, **fields, "seed": seed, "output_dir": str(out / "trainer")}
+
+
+def is_main_process() -> bool:
+    """Whether this is the main process of an ``accelerate launch`` (or the only one): it alone
+    writes the Run directory."""
+    return os.environ.get("RANK", "0") == "0"
+
+
+def quiet_trainer(trainer):
+    """Drop the ``Trainer``'s own console output (raw log dicts or a tqdm bar): the caller shows
+    progress its own way; logs still reach ``log_history`` and ``report_to``."""
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+    trainer.remove_callback(PrinterCallback)
+    trainer.remove_callback(ProgressCallback)
+    return trainer
+
+
+def open_run(out: Path, config: dict[str, Any], *, resume: bool, overwrite: bool) -> Run | None:
+    """The Run directory on the main process (None on the others)."""
+    if not is_main_process():
+        return None
+    return Run(out, config, resume=resume, overwrite=overwrite, resume_may_change=())
 
 
 # ------------------------------------------------------------------------------------------
@@ -132,11 +171,13 @@ class SyntheticJob:
 
     @classmethod
     def build(cls, algo: str, out: str | Path, fields: dict[str, Any] | None = None, *, game: str = DEFAULT_GAME,
-              beta: float = DEFAULT_BETA, steps: int = 200, rounds: int | None = None, seed: int = 0,
+              beta: float = DEFAULT_BETA, steps: int | None = None, rounds: int | None = None, seed: int = 0,
               pretrain_steps: int = 300, lora: int = 0) -> SyntheticJob:
-        """``steps`` optimizer steps in total (over the rounds for INPO/APO); ``fields``
-        override :func:`alignment.synthetic.synthetic_config`'s."""
+        """``steps`` optimizer steps in total (over the rounds for INPO/APO; default
+        :func:`alignment.synthetic.default_steps`); ``fields`` override
+        :func:`alignment.synthetic.synthetic_config`'s."""
         out = Path(out)
+        steps = default_steps(algo) if steps is None else steps
         fields = _base_fields(fields or {}, out, seed)
         if rounds is not None:
             fields["num_iterations"] = rounds
@@ -158,22 +199,26 @@ class SyntheticJob:
                 "config": {k: v for k, v in self.config.items() if k != "output_dir"}, "lora": self.lora}
 
     def train(self, *, eval_every: int = 20, resume: bool = False, overwrite: bool = False,
-              on_eval: Callable[[int, dict[str, float]], None] | None = None):
+              on_eval: Callable[[int, dict[str, float]], None] | None = None, callbacks=()):
         """Train, logging the exact measures every ``eval_every`` steps (``on_eval(step,
-        measures)`` after each record); returns ``(run, trainer)``."""
-        run = Run(self.out, self.run_config(), resume=resume, overwrite=overwrite, resume_may_change=())
-        if resume:
+        measures)`` after each record, on the main process); returns ``(run, trainer)``, the run
+        None on the other processes of a multi-process launch."""
+        run = open_run(self.out, self.run_config(), resume=resume, overwrite=overwrite)
+        if run is not None and resume:
             run.truncate_metrics(last_checkpoint_step(Path(self.config["output_dir"]), is_round_based(self.algo)))
 
         def sink(step: int, m: dict[str, float]) -> None:
+            if run is None:
+                return
             run.log(Metrics(iteration=step, gap=m["kl_nash_pi"], gap_name="kl_nash_pi", extra=m))
             if on_eval is not None:
                 on_eval(step, m)
 
         holder: list = []
         cb = eval_callback(self.task, holder, eval_every, sink)
-        trainer = synthetic_trainer(self.algo, self.task, self.config, callbacks=[cb], peft_config=lora_config(self.lora))
-        holder.append(trainer)
+        trainer = synthetic_trainer(self.algo, self.task, self.config, callbacks=[cb, *callbacks],
+                                    peft_config=lora_config(self.lora))
+        holder.append(quiet_trainer(trainer))
         trainer.train(resume_from_checkpoint=True if resume else None)
         save_final(trainer, self.out / "model")
         return run, trainer
@@ -208,8 +253,11 @@ class PretrainedJob:
             fields["num_iterations"] = rounds
         check_fields(algo, fields)
         policy, tok = load_causal_lm(model)
-        oracle = load_preference(preference)
-        prompts = load_prompts(dataset, split)
+        prompts = load_prompts(dataset, split, tokenizer=tok)
+        contexts = None
+        if preference.startswith("game:"):
+            contexts = list(dict.fromkeys(render_prompt(tok, p) for p in prompts["prompt"]))
+        oracle = load_preference(preference, contexts=contexts)
         if beta is not None:
             fields["beta"] = beta
         fields["max_steps"] = steps if steps > 0 else -1
@@ -221,22 +269,24 @@ class PretrainedJob:
                       "config": {k: v for k, v in fields.items() if k != "output_dir"}}
         return cls(algo, out, config, run_config, policy, tok, prompts, oracle, lora)
 
-    def train(self, *, resume: bool = False, overwrite: bool = False):
+    def train(self, *, resume: bool = False, overwrite: bool = False, callbacks=()):
         """Train; the ``Trainer``'s logged losses become the Run's metric records. Returns
-        ``(run, trainer)``."""
-        run = Run(self.out, self.run_config, resume=resume, overwrite=overwrite, resume_may_change=())
+        ``(run, trainer)``, the run None on the other processes of a multi-process launch."""
+        run = open_run(self.out, self.run_config, resume=resume, overwrite=overwrite)
         beta = self.config.beta
         trainer = make_trainer(self.algo, self.model, self.config, tokenizer=self.tokenizer, prompts=self.prompts,
-                               preference=self.preference, peft_config=lora_config(self.lora),
+                               preference=self.preference, peft_config=lora_config(self.lora), callbacks=list(callbacks),
                                target=lambda xs, ys: self.preference.reward(xs, ys) / beta)
-        trainer.train(resume_from_checkpoint=True if resume else None)
-        for rec in trainer.state.log_history:
-            if "loss" in rec:
-                run.log(Metrics(iteration=int(rec.get("step", 0)), gap=float(rec["loss"]), gap_name="loss",
-                                extra={k: v for k, v in rec.items() if isinstance(v, (int, float))}))
+        quiet_trainer(trainer).train(resume_from_checkpoint=True if resume else None)
+        if run is not None:
+            for rec in getattr(trainer, "log_history", trainer.state.log_history):
+                if "loss" in rec:
+                    run.log(Metrics(iteration=int(rec.get("step", 0)), gap=float(rec["loss"]), gap_name="loss",
+                                    extra={k: v for k, v in rec.items() if isinstance(v, (int, float))}))
         save_final(trainer, self.out / "model")
         return run, trainer
 
 
-__all__ = ["SyntheticJob", "PretrainedJob", "trainer_config", "make_trainer", "synthetic_trainer", "is_round_based", "check_fields",
-           "lora_config", "save_final", "last_checkpoint_step"]
+__all__ = ["SyntheticJob", "PretrainedJob", "trainer_config", "make_trainer", "synthetic_trainer", "is_round_based",
+           "check_fields", "lora_config", "save_final", "last_checkpoint_step", "quiet_trainer", "is_main_process",
+           "open_run"]

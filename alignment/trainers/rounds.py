@@ -9,7 +9,11 @@ Per round t the run directory ``<output_dir>/round-t/`` holds the pair dataset (
 the inner ``Trainer``'s checkpoints, the final policy (``policy.pt``) and a ``done.json``
 marker; ``train(resume_from_checkpoint=True)`` skips finished rounds, reloads the last finished
 policy and resumes the unfinished round from its last checkpoint. ``max_steps`` /
-``num_train_epochs`` of the config apply to each round.
+``num_train_epochs`` of the config apply to each round; logged steps count across rounds.
+
+In several processes each builds the pairs of its block of the round's prompts (draws keyed by
+the prompt's place in the round) and the rows are gathered in process order, so every process
+trains on the pair dataset one process would build; the main process writes the files.
 """
 
 from __future__ import annotations
@@ -22,14 +26,14 @@ import torch
 from datasets import Dataset, load_from_disk
 from datasets.utils.logging import disable_progress_bar
 from transformers import Trainer, set_seed
-from transformers.trainer_utils import get_last_checkpoint
 
 from alignment.trainers.config import TrainerConfig
+from alignment.trainers.distributed import gather_lists, gather_objects, on_main, shard
+from alignment.trainers.draws import PAIRS, POLICY, DrawsMixin
 from alignment.trainers.logprobs import Completions, unwrap
-from alignment.trainers.mixins import CheckpointStateMixin, MetricsMixin
-from alignment.trainers.models import ReferenceMixin, check_tokenizer, frozen_copy, is_peft, prepare_models
+from alignment.trainers.mixins import CheckpointStateMixin, MetricsMixin, check_processes, last_checkpoint
+from alignment.trainers.models import ReferenceMixin, check_sharding, check_tokenizer, frozen_copy, is_peft, prepare_models
 from alignment.trainers.pairs import PairsOf, build_pairs, dataset_logprobs, pair_collator, pair_logprobs, pair_rows
-from alignment.trainers.sampling import generate
 from gtlearn.core.errors import GtlearnError
 from gtlearn.core.io import atomic_write_json
 
@@ -55,7 +59,7 @@ class RoundTrainerConfig(TrainerConfig):
             raise GtlearnError("num_samples_per_prompt must be >= 2")
 
 
-class RoundTrainer(ReferenceMixin, MetricsMixin, CheckpointStateMixin, Trainer):
+class RoundTrainer(ReferenceMixin, DrawsMixin, MetricsMixin, CheckpointStateMixin, Trainer):
     """Base of INPO and APO: ``num_iterations`` rounds of (:meth:`build_round`, train).
 
     Subclasses implement :meth:`build_round` (the round's pair rows with their frozen
@@ -89,6 +93,10 @@ class RoundTrainer(ReferenceMixin, MetricsMixin, CheckpointStateMixin, Trainer):
         super().__init__(model=model, args=args, data_collator=pair_collator(processing_class.pad_token_id),
                          train_dataset=None, processing_class=processing_class, callbacks=callbacks, **kwargs)
         self.ref_model = ref_model.to(self.args.device) if ref_model is not None else None
+        check_processes(self.args)
+        check_sharding(self, needs_full_weights=True)  # it saves and reloads the policy per round
+        self.prompt_offset = 0
+        self.log_history: list[dict] = []  # every round's records (each round's TrainerState has its own)
 
     # -- the algorithm -----------------------------------------------------------------------
     def build_round(self, t: int) -> list[dict]:
@@ -108,26 +116,33 @@ class RoundTrainer(ReferenceMixin, MetricsMixin, CheckpointStateMixin, Trainer):
 
     # -- building blocks of a round ----------------------------------------------------------
     def round_prompts(self, t: int) -> list:
-        """A fresh slice of prompts per round (cycling through the dataset)."""
+        """This process's block of round t's fresh slice of ``prompts_per_round`` prompts
+        (cycling through the dataset); :attr:`prompt_offset` is the block's place in the slice."""
         n = len(self.prompts_dataset)
         m = int(self.args.prompts_per_round or n)
-        return [self.prompts_dataset[(t * m + i) % n]["prompt"] for i in range(m)]
+        start, stop = shard(m)
+        self.prompt_offset = start
+        return [self.prompts_dataset[(t * m + i) % n]["prompt"] for i in range(start, stop)]
 
-    def sample(self, prompts: list) -> Completions:
-        """K = ``num_samples_per_prompt`` samples per prompt from the current (round-start) policy."""
-        return generate(self.model, self.processing_class, prompts, num_samples=self.args.num_samples_per_prompt,
-                        **self.args.generation_kwargs())
+    def sample(self, prompts: list, model=None) -> Completions:
+        """K = ``num_samples_per_prompt`` samples per prompt from ``model`` (default: the current,
+        round-start policy), keyed by the round and the prompt's place in it."""
+        return self.draw_completions(model if model is not None else self.model, prompts, (self.round, POLICY),
+                                     num_samples=self.args.num_samples_per_prompt, start=self.prompt_offset,
+                                     policy=model is None)
 
     def pairs(self, c: Completions, pairs_of: PairsOf | None = None) -> list[dict]:
         """Pair rows of the round's samples, by ``pairs_of`` (default: ``pair_mode`` with the
-        preference model); logs the pair count, keep rate and comparisons per prompt."""
+        preference model, labels keyed by the round and the prompt); logs the pair count (of
+        all processes), keep rate and comparisons per prompt."""
         args = self.args
         if pairs_of is None:
-            def pairs_of(prompt, texts):
-                return build_pairs(prompt, texts, self.preference, args.pair_mode, args.label_mode)
+            def pairs_of(i, prompt, texts):
+                rng = self.pair_generator((self.round, PAIRS), self.prompt_offset + i)
+                return build_pairs(prompt, texts, self.preference, args.pair_mode, args.label_mode, rng)
         rows, comparisons = pair_rows(c, args.num_samples_per_prompt, pairs_of)
         num_prompts = max(1, len(c) // args.num_samples_per_prompt)
-        self._record("round/", {"pairs": len(rows), "keep_rate": len(rows) / num_prompts,
+        self._record("round/", {"pairs": sum(gather_objects(len(rows))), "keep_rate": len(rows) / num_prompts,
                                 "comparisons_per_prompt": comparisons / num_prompts})
         return rows
 
@@ -158,7 +173,8 @@ class RoundTrainer(ReferenceMixin, MetricsMixin, CheckpointStateMixin, Trainer):
         root.mkdir(parents=True, exist_ok=True)
         init = root / "policy-init.pt"
         if not (resume and init.exists()):
-            torch.save(self.policy_state(), init)
+            state = self.policy_state()
+            on_main(lambda: torch.save(state, init))
         start = self._finished_rounds() if resume else 0
         output = None
         for t in range(start, int(self.args.num_iterations)):
@@ -183,12 +199,12 @@ class RoundTrainer(ReferenceMixin, MetricsMixin, CheckpointStateMixin, Trainer):
         if resume and (data_dir / "dataset_info.json").exists():
             return load_from_disk(str(data_dir))
         set_seed(int(self.args.seed) + _DATA_SEED * (t + 1))
-        rows = self.build_round(t)
+        rows = gather_lists(self.build_round(t))
         if not rows:
             raise GtlearnError(f"round {t} produced no training pairs (every pair was dropped)")
         data = Dataset.from_list(rows)
         disable_progress_bar()
-        data.save_to_disk(str(data_dir))
+        on_main(lambda: data.save_to_disk(str(data_dir)))
         return data
 
     def _train_round(self, t: int, resume: bool, **kwargs):
@@ -201,15 +217,30 @@ class RoundTrainer(ReferenceMixin, MetricsMixin, CheckpointStateMixin, Trainer):
         # that a fresh process (resume) and a continuing one shuffle alike.
         set_seed(int(self.args.seed) + _SHUFFLE_SEED * (t + 1))
         self.args.output_dir = str(rdir)
-        ckpt = get_last_checkpoint(str(rdir)) if (resume and rdir.exists()) else None
+        ckpt = last_checkpoint(rdir) if resume else None
         self._restore_extra(ckpt)
         output = None
         if not self._finished_checkpoint(ckpt):
             output = super().train(resume_from_checkpoint=ckpt, **kwargs)
-        torch.save(self.policy_state(), rdir / "policy.pt")
-        atomic_write_json(rdir / "done.json", {"round": t, "steps": int(self.state.global_step), "pairs": len(data)})
-        self.steps_before_round += int(self.state.global_step)
+        state, steps = self.policy_state(), int(self.state.global_step)
+
+        def write() -> None:
+            torch.save(state, rdir / "policy.pt")
+            atomic_write_json(rdir / "done.json", {"round": t, "steps": steps, "pairs": len(data)})
+
+        on_main(write)
+        self.steps_before_round += steps
         return output
+
+    def log(self, logs: dict[str, float], *args, **kwargs) -> None:
+        # Log (log_history, report_to) at the step counted over all rounds; each round's inner
+        # Trainer counts from 0.
+        self.state.global_step += self.steps_before_round
+        try:
+            super().log(logs, *args, **kwargs)
+        finally:
+            self.state.global_step -= self.steps_before_round
+        self.log_history.append(self.state.log_history[-1])
 
 
 __all__ = ["RoundTrainerConfig", "RoundTrainer"]
