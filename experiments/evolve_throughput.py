@@ -28,6 +28,7 @@ sys.path.insert(0, str(ROOT))
 from evolve import config as cfgmod  # noqa: E402
 from evolve.evaluator import run_job  # noqa: E402
 from evolve.pernode import PerNodeCFR  # noqa: E402
+from evolve.scheduling import LIMIT_KEYS  # noqa: E402
 from evolve.tasks import make_task  # noqa: E402
 from evolve.tasks.cfr import FUNCS, SEED  # noqa: E402
 from games.openspiel import load_game  # noqa: E402
@@ -76,7 +77,7 @@ def main(path: str | None) -> None:
     checkpoints = len(stages[2]["games"][0]["checkpoints"])
     base = run_job({"kind": "baselines", "task": task.name, "stages": stages})
     sb = cfg["sandbox"]
-    limits = {k: sb[k] for k in ("wall_s", "cpu_s", "mem_mb", "nofile", "nproc", "fsize_mb", "profile", "network")}
+    limits = {k: sb[k] for k in LIMIT_KEYS}
     job = {"kind": "cascade", "task": task.name, "program_id": 0, "attempt": 0, "code": code, "stages": stages, "seed": 1,
            "limits": limits, "baselines": base}
     ours = []
