@@ -1,272 +1,171 @@
-"""PSRO meta-solver comparison on the 8 games of the CFR reproduction (arXiv:2602.16928 v1).
+"""PSRO meta-solver comparison on the CFR-discovery games (arXiv:2602.16928), over replicas.
 
-Games: games.openspiel.TRAINING_GAMES + TEST_GAMES. Meta-solvers: uniform, nash (two-player
-games only), prd, rm, alpharank (each in both slots) and SHOR (shor-train / shor-eval). Exact
-best-response oracle with uniform tie-breaking, exact meta-game payoffs, metric e_K =
-NashConv/N of the evaluation solver's profile (docs/psro.md).
+Games: the v1 suite (``games.openspiel.TRAINING_GAMES + TEST_GAMES``) plus the Blotto and
+Battleship variants of ``experiments/discovery_games.py``. Meta-solvers: uniform, nash
+(two-player games only), prd, rm, alpharank (each in both slots) and SHOR (shor-train /
+shor-eval). Exact best-response oracle with uniform tie-breaking, exact meta-game payoffs,
+metric e_K = NashConv/N of the evaluation solver's profile (docs/psro.md); the paper's protocol
+K = 100 on every game.
 
-    python experiments/psro_discovery.py                         # the full table (resumes)
-    python experiments/psro_discovery.py --games leduc_poker --solvers shor,prd --iterations 20
+Speed settings (none changes the algorithm): best responses on the Numba kernels, the meta-game
+in the cheaper of the dense and factored forms (``PSROConfig(meta_form="auto")``), PRD / RM /
+SHOR on their Numba kernels. Every (game, solver) cell runs once per replica
+(``experiments/replicas.py``: oracle backend, relabelled tree, payoffs perturbed by 1e-12, the
+meta-game's strategy order); the report (``experiments/psro_discovery_report.py``) gives the
+median and range per cell and a verdict per claim.
 
-Each finished (game, solver) run is written to experiments/results/psro_discovery.json at once,
-so the script resumes where it stopped; the Markdown table and the plot are rebuilt from the JSON.
-``--cap GAME=K`` runs fewer PSRO iterations on a game whose meta-game is too large for the
-machine; every capped game is reported as such, with the K actually run.
+Each cell runs in its own run directory under ``runs/psro_discovery/`` with a checkpoint every
+``--checkpoint-every`` iterations, and its summary is cached there as JSON, so an interrupted
+sweep resumes where it stopped::
+
+    python experiments/psro_discovery.py                          # every replica (many hours)
+    python experiments/psro_discovery.py --replicas base --games kuhn_poker --solvers shor,prd
+    python experiments/psro_discovery.py --report-only
+
+A meta-solver that refuses a meta-game (alpharank above ``max_transitions``) ends its cell
+early; the report shows the K it reached.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import math
-import platform
 import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "experiments"))
 
-RESULTS = ROOT / "experiments" / "results"
-NAME = "psro_discovery"
+from discovery_games import ALL_GAMES, EXTRA_GAMES, V1_GAMES, short, slug  # noqa: E402
+from replicas import PSRO_REPLICAS, Replica, permuted_meta_solver, replica_tree  # noqa: E402
+
+CACHE = ROOT / "runs" / "psro_discovery"
 SOLVERS = ["uniform", "nash", "prd", "rm", "alpharank", "shor"]
-COLORS = dict(zip(SOLVERS, ["tab:gray", "tab:orange", "tab:green", "tab:blue", "tab:purple", "tab:red"]))
-SHORT = {
-    "kuhn_poker(players=3)": "Kuhn 3p",
-    "leduc_poker": "Leduc 2p",
-    "liars_dice(dice_sides=5)": "Liar's Dice 5",
-    "kuhn_poker(players=4)": "Kuhn 4p",
-    "leduc_poker(players=3)": "Leduc 3p",
-    "liars_dice(dice_sides=6)": "Liar's Dice 6",
-}
-# "SHOR matches the best baseline" when its e_K is within this factor of the best baseline's.
-MATCH_FACTOR = 1.10
-ZERO = 1e-12
+# Cheapest first: 3-player Leduc (dense 3-player meta-game, 1.8M-node tree) last.
+ORDER = ["kuhn_poker(players=3)", EXTRA_GAMES[0], EXTRA_GAMES[1], V1_GAMES[2], EXTRA_GAMES[2], "leduc_poker",
+         "kuhn_poker(players=4)", V1_GAMES[6], "liars_dice(dice_sides=5)", EXTRA_GAMES[3], "liars_dice(dice_sides=6)",
+         "leduc_poker(players=3)"]
+SOLVER_ORDER = ["uniform", "nash", "shor", "alpharank", "prd", "rm"]
 
 
-def short_name(game: str) -> str:
-    if "goofspiel" in game:
-        import re
-
-        cards = re.search(r"num_cards=(\d+)", game).group(1)
-        return f"Goofspiel {cards}"
-    return SHORT.get(game, game)
+def cell_path(game: str, solver: str, iterations: int, replica: str) -> Path:
+    return CACHE / f"{slug(game)}__{solver}__{iterations}__{replica}.json"
 
 
-def run_one(game: str, solver: str, iterations: int) -> dict:
-    import numpy as np
+def make_config(solver: str, replica: Replica, meta_kwargs: dict | None = None):
+    from solvers.psro import PSROConfig
+    from solvers.psro.meta_solvers import make_meta_solver
 
-    from games.tree import compile_game
+    kw = dict(meta_kwargs or {})
+    train = make_meta_solver(solver, "train", **kw)
+    evaluate = make_meta_solver(solver, "eval", **kw)
+    if replica.tie_seed is not None:
+        train, evaluate = permuted_meta_solver(train, replica.tie_seed), permuted_meta_solver(evaluate, replica.tie_seed)
+    return PSROConfig(train, evaluate, oracle_backend="numba" if replica.backend == "numba" else "numpy",
+                      meta_form="auto")
+
+
+def run_cell(tree, game: str, solver: str, iterations: int, replica: Replica, checkpoint_every: int,
+             meta_kwargs: dict | None = None, run_dir: Path | None = None) -> dict:
+    from gtlearn.core.driver import drive
     from gtlearn.core.errors import GtlearnError
-    from solvers.psro import PSROConfig, PSROSolver
+    from gtlearn.core.run import Run
+    from solvers.psro import PSROSolver
 
-    tree = compile_game(game)
+    tree, _ = replica_tree(tree, replica)
+    psro = PSROSolver(tree, make_config(solver, replica, meta_kwargs))
+    run_dir = run_dir or CACHE / "runs" / cell_path(game, solver, iterations, replica.name).stem
+    config = {"game": game, "solver": solver, "replica": replica.describe(), "train": repr(psro.train_solver),
+              "eval": repr(psro.eval_solver), "iterations": iterations, "meta_kwargs": meta_kwargs or {}}
+    run = Run(run_dir, config, resume=(run_dir / "config.json").exists(), overwrite=True)
     t0 = time.perf_counter()
-    entry = {"game": game, "solver": solver, "iterations_requested": iterations, "status": "ok"}
+    status = "ok"
     try:
-        psro = PSROSolver(tree, PSROConfig(solver))
-        while psro.iteration < iterations:
-            psro.step()
-            rec = psro.history[-1]
-            print(f"  {short_name(game)} {solver} k={rec.iteration} e={rec.exploitability:.4e} "
-                  f"meta={rec.seconds_train_meta + rec.seconds_eval_meta:.2f}s {time.perf_counter() - t0:.0f}s", flush=True)
-    except GtlearnError as exc:
-        entry["status"] = f"stopped: {exc}"
+        drive(psro, iterations, run=run, log_initial=True, checkpoint_every=checkpoint_every,
+              on_step=lambda s, rec: print(f"    k={s.iteration} e={s.gap().gap:.4e} {time.perf_counter() - t0:.0f}s",
+                                           flush=True) if s.iteration % 10 == 0 else None)
+    except GtlearnError as exc:  # e.g. alpha-rank refusing a meta-game above max_transitions
+        status = f"stopped: {exc}"
     hist = psro.history
-    entry.update(
-        iterations=hist[-1].iteration,
-        curve=[r.exploitability for r in hist],
-        final=hist[-1].exploitability,
-        seconds=time.perf_counter() - t0,
-        seconds_meta=float(sum(r.seconds_train_meta + r.seconds_eval_meta for r in hist)),
-        seconds_oracle=float(sum(r.seconds_oracle for r in hist)),
-        seconds_payoffs=float(sum(r.seconds_payoffs for r in hist)),
-        seconds_eval=float(sum(r.seconds_eval for r in hist)),
-        train_meta=repr(psro.train_solver),
-        eval_meta=repr(psro.eval_solver),
-        num_players=tree.num_players,
-        min_final=float(np.min([r.exploitability for r in hist])),
-        solver_state={"train": {k: v for k, v in psro.train_solver.state.items() if isinstance(v, (int, float))},
-                      "eval": {k: v for k, v in psro.eval_solver.state.items() if isinstance(v, (int, float))}},
-    )
-    return entry
+    steps = [getattr(s, "inner", s) for s in (psro.train_solver, psro.eval_solver)]
+    return {
+        "game": game, "solver": solver, "replica": replica.name, "iterations_requested": iterations, "status": status,
+        "iterations": hist[-1].iteration, "curve": [r.exploitability for r in hist], "final": hist[-1].exploitability,
+        "min_final": float(np.min([r.exploitability for r in hist])),
+        "seconds_this_invocation": time.perf_counter() - t0,
+        "seconds": float(sum(r.seconds_train_meta + r.seconds_oracle + r.seconds_payoffs + r.seconds_eval_meta
+                             + r.seconds_eval for r in hist)),
+        "seconds_meta": float(sum(r.seconds_train_meta + r.seconds_eval_meta for r in hist)),
+        "seconds_oracle": float(sum(r.seconds_oracle + r.seconds_eval for r in hist)),
+        "seconds_payoffs": float(sum(r.seconds_payoffs for r in hist)),
+        "meta_form": "dense" if psro.meta_game.dense else "factored", "train_meta": repr(psro.train_solver),
+        "eval_meta": repr(psro.eval_solver), "num_players": tree.num_players,
+        "inner_steps": [list(getattr(s, "steps_run", [])) for s in steps], "finished_at": time.time(),
+    }
 
 
-def load() -> dict:
-    path = RESULTS / f"{NAME}.json"
-    if path.exists():
-        return json.loads(path.read_text())
-    return {"runs": {}}
-
-
-def save(data: dict) -> None:
+def sweep(games: list[str], solvers: list[str], iterations: int, replicas: list[Replica], checkpoint_every: int,
+          max_seconds: float | None) -> None:
+    from games.tree import compile_game
     from gtlearn.core.io import atomic_write_json
 
-    atomic_write_json(RESULTS / f"{NAME}.json", data)
+    start = time.perf_counter()
+    for replica in replicas:
+        for game in games:
+            tree = None
+            for solver in solvers:
+                path = cell_path(game, solver, iterations, replica.name)
+                if path.exists():
+                    continue
+                if max_seconds is not None and time.perf_counter() - start > max_seconds:
+                    print("time budget of this invocation used up", flush=True)
+                    return
+                tree = tree or compile_game(game)
+                if solver == "nash" and tree.num_players != 2:
+                    continue
+                print(f"[{replica.name}] {short(game)} / {solver} / K={iterations}", flush=True)
+                out = run_cell(tree, game, solver, iterations, replica, checkpoint_every)
+                atomic_write_json(path, out)
+                print(f"  final {out['final']:.4e} ({out['status']}) {out['seconds']:.0f}s "
+                      f"(meta {out['seconds_meta']:.0f}s, {out['meta_form']})", flush=True)
 
 
-def summarise(data: dict) -> None:
-    from games.openspiel import TEST_GAMES, TRAINING_GAMES
-    from gtlearn.core.io import atomic_write_bytes
-
-    runs = data["runs"]
-    lines = [
-        "# PSRO meta-solvers on the CFR-reproduction games",
-        "",
-        "Exact best-response oracle (uniform tie-breaking), exact meta-game payoffs, metric = exact",
-        "NashConv/N of the evaluation meta-solver's profile after K PSRO iterations (docs/psro.md).",
-        f"Machine: {data.get('machine', '?')}. Generated by `python experiments/psro_discovery.py`.",
-        "",
-        "Settings: PRD (100,000 steps, dt 1e-3, floor 1e-6) and RM (100,000 steps, gamma 1e-6) with",
-        "OpenSpiel's defaults; alpha-rank alpha=100 on max-|payoff|-normalised payoffs, m=50, eps=1e-8;",
-        "Nash by LP (HiGHS), two-player games only; SHOR = shor-train / shor-eval with the appendix",
-        "constants. Baselines use the same solver in both slots.",
-        "",
-    ]
-    capped = {g: k for g, k in data.get("caps", {}).items()}
-    if capped:
-        lines += ["**Fewer than 100 iterations** (the meta-games of these games grow as n^N; PRD/RM at",
-                  "100,000 steps per call do not fit the time available on this 2-core CPU at 100 iterations):", ""]
-        lines += [f"- {short_name(g)}: K = {k}" for g, k in capped.items()] + [""]
-    lines += ["| game | K | " + " | ".join(SOLVERS) + " | ranking (best first) | SHOR vs best baseline |",
-              "|---|---|" + "---|" * len(SOLVERS) + "---|---|"]
-    verdicts = []
-    for game in TRAINING_GAMES + TEST_GAMES:
-        row = {s: runs.get(f"{game}|{s}") for s in SOLVERS}
-        done = {s: r for s, r in row.items() if r is not None}
-        if not done:
-            continue
-        ks = sorted({r["iterations"] for r in done.values()})
-        cells = []
-        for s in SOLVERS:
-            r = row[s]
-            if r is None:
-                cells.append("n/a" if (s == "nash" and game in data.get("multiplayer", [])) else "-")
-            else:
-                mark = "" if r["status"] == "ok" else f" (stopped at k={r['iterations']})"
-                cells.append(f"{r['final']:.3e}{mark}")
-        # rank only runs that reached the same K
-        k_full = max(ks)
-        comparable = {s: r["final"] for s, r in done.items() if r["iterations"] == k_full}
-        ranking = sorted(comparable, key=comparable.get)
-        verdict = ""
-        if "shor" in comparable:
-            base = {s: v for s, v in comparable.items() if s != "shor"}
-            if base:
-                best = min(base, key=base.get)
-                # exploitability below ZERO is round-off of an exact 0 (e.g. -1e-17)
-                e_shor, e_best = max(comparable["shor"], 0.0), max(base[best], 0.0)
-                if e_shor < e_best and e_best > ZERO:
-                    verdict = f"beats ({best} {e_best:.3e})"
-                elif e_shor <= MATCH_FACTOR * e_best + ZERO:
-                    verdict = f"matches ({best} {e_best:.3e})"
-                elif e_best <= ZERO:
-                    verdict = f"worse ({best} reaches 0)"
-                else:
-                    verdict = f"worse ({best} {e_best:.3e}, x{e_shor / e_best:.1f})"
-                verdicts.append((game, verdict.split()[0]))
-        lines.append(f"| {short_name(game)} | {k_full} | " + " | ".join(cells) + f" | {' < '.join(ranking)} | {verdict} |")
-    wins = sum(v in ("beats", "matches") for _, v in verdicts)
-    strict = sum(v == "beats" for _, v in verdicts)
-    lines += [
-        "",
-        f"SHOR matches (e_K within x{MATCH_FACTOR:.2f} of the best baseline's, or both below {ZERO:g}) or beats the best baseline in **{wins} of {len(verdicts)}** games "
-        f"run here (strictly beats it in {strict}); the paper's claim (SHOR matches or beats the best baseline in most games, 8 of 11 in its sweep) "
-        f"{'holds' if verdicts and wins > len(verdicts) / 2 else 'does not hold'} on this set"
-        + (" (with the iteration caps above)." if capped else "."),
-        "",
-        "Wall time per run (seconds; meta-solver share in parentheses):",
-        "",
-        "| game | " + " | ".join(SOLVERS) + " |",
-        "|---|" + "---|" * len(SOLVERS),
-    ]
-    for game in TRAINING_GAMES + TEST_GAMES:
-        row = [runs.get(f"{game}|{s}") for s in SOLVERS]
-        if any(row):
-            lines.append(f"| {short_name(game)} | " + " | ".join(
-                "-" if r is None else f"{r['seconds']:.0f} ({r['seconds_meta']:.0f})" for r in row) + " |")
-    notes = data.get("notes", [])
-    if notes:
-        lines += ["", "Notes:", ""] + [f"- {n}" for n in notes]
-    atomic_write_bytes(RESULTS / f"{NAME}.md", ("\n".join(lines) + "\n").encode())
-    plot(data)
-
-
-def plot(data: dict) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from games.openspiel import TEST_GAMES, TRAINING_GAMES
-
-    games = TRAINING_GAMES + TEST_GAMES
-    fig, axes = plt.subplots(2, 4, figsize=(18, 8))
-    for ax, game in zip(axes.flat, games):
-        for s in SOLVERS:
-            r = data["runs"].get(f"{game}|{s}")
-            if r is None:
-                continue
-            pts = [(k, e) for k, e in enumerate(r["curve"]) if e is not None and math.isfinite(e) and e > 0]
-            if pts:
-                ax.plot([p[0] for p in pts], [p[1] for p in pts], label=s, color=COLORS[s], linewidth=2.2 if s == "shor" else 1.2)
-        ax.set_yscale("log")
-        if ax.lines:
-            ax.legend(fontsize=7)
-        ax.set_title(short_name(game))
-        ax.set_xlabel("PSRO iteration (an exact 0 is not drawn on the log axis)" if game == games[2] else "PSRO iteration")
-        ax.grid(True, which="both", alpha=0.3)
-    axes.flat[0].set_ylabel("exploitability (NashConv/N)")
-    axes.flat[4].set_ylabel("exploitability (NashConv/N)")
-    fig.suptitle("PSRO meta-solvers (exact oracle, exact payoffs)")
-    fig.tight_layout()
-    fig.savefig(RESULTS / f"{NAME}.png", dpi=110)
-    plt.close(fig)
+def load_cells(iterations: int) -> dict:
+    """cells[game][solver][replica] = cached summary."""
+    cells: dict = {}
+    for path in sorted(CACHE.glob(f"*__{iterations}__*.json")):
+        run = json.loads(path.read_text())
+        cells.setdefault(run["game"], {}).setdefault(run["solver"], {})[run["replica"]] = run
+    return cells
 
 
 def main(argv=None) -> None:
-    from games.openspiel import TEST_GAMES, TRAINING_GAMES, resolve_game_string
-    from games.tree import compile_game
-
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--games", default="all", help="comma-separated game strings/aliases, or 'all'")
-    ap.add_argument("--solvers", default=",".join(SOLVERS))
+    ap.add_argument("--games", default="all", help="all | v1 | extra | ';'-separated game strings")
+    ap.add_argument("--solvers", default=",".join(SOLVER_ORDER))
+    ap.add_argument("--replicas", default=",".join(r.name for r in PSRO_REPLICAS))
     ap.add_argument("--iterations", type=int, default=100)
-    ap.add_argument("--cap", action="append", default=[], help="GAME=K: run only K iterations on GAME")
-    ap.add_argument("--rerun", action="store_true", help="recompute runs already in the JSON")
-    ap.add_argument("--summary-only", action="store_true")
+    ap.add_argument("--checkpoint-every", type=int, default=10)
+    ap.add_argument("--max-hours", type=float, default=None, help="stop starting new cells after this long")
+    ap.add_argument("--report-only", action="store_true")
+    ap.add_argument("--stem", default="psro_discovery", help="report file names: experiments/results/STEM.{json,md,png}")
+    ap.add_argument("--scope", default=None, help="one sentence saying what a partial sweep covers (top of the report)")
     args = ap.parse_args(argv)
+    games = {"all": ALL_GAMES, "v1": V1_GAMES, "extra": EXTRA_GAMES}.get(args.games, [g for g in args.games.split(";") if g])
+    games = sorted(games, key=lambda g: ORDER.index(g) if g in ORDER else -1)
+    by_name = {r.name: r for r in PSRO_REPLICAS}
+    if not args.report_only:
+        sweep(games, [s for s in args.solvers.split(",") if s], args.iterations,
+              [by_name[n] for n in args.replicas.split(",") if n], args.checkpoint_every,
+              None if args.max_hours is None else args.max_hours * 3600)
+    from psro_discovery_report import write_report
 
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    data = load()
-    data["machine"] = f"{platform.processor() or platform.machine()}, {__import__('os').cpu_count()} cores, CPU only"
-    all_games = TRAINING_GAMES + TEST_GAMES
-    games = all_games if args.games == "all" else [resolve_game_string(g) for g in args.games.split(";")]
-    caps = data.setdefault("caps", {})
-    for item in args.cap:
-        g, k = item.rsplit("=", 1)
-        caps[resolve_game_string(g)] = int(k)
-    data["multiplayer"] = [g for g in all_games if compile_game(g).num_players > 2]
-    if not args.summary_only:
-        for game in games:
-            k = caps.get(game, args.iterations)
-            n = compile_game(game).num_players
-            for s in args.solvers.split(","):
-                if s == "nash" and n != 2:
-                    continue
-                key = f"{game}|{s}"
-                old = data["runs"].get(key)
-                if old is not None and old["iterations_requested"] == k and not args.rerun:
-                    continue
-                print(f"== {short_name(game)} / {s} / K={k}", flush=True)
-                data["runs"][key] = run_one(game, s, k)
-                save(data)
-                summarise(data)
-    if not args.summary_only:
-        save(data)
-    summarise(data)
-    print((RESULTS / f"{NAME}.md").read_text())
+    write_report(load_cells(args.iterations), args.iterations, CACHE / "runs", args.stem, args.scope)
+    print(f"wrote experiments/results/{args.stem}.md")
 
 
 if __name__ == "__main__":

@@ -4,6 +4,11 @@ An N-player normal-form game is ``payoffs = [M_0, ..., M_{N-1}]``, each of shape
 (n_0, ..., n_{N-1}), ``M_p[j_0, ..., j_{N-1}]`` the payoff to player p. Every meta-solver of
 :mod:`solvers.psro.meta_solvers` works on this representation, with any array namespace ``xp``
 (NumPy or CuPy).
+
+A :class:`FactoredGame` is the same game stored as a sum of product terms (the form of a PSRO
+meta-game, whose entries are sums over terminal histories of products of realization weights);
+it behaves as the list of its dense tensors, built only when an entry is first asked for, while
+:func:`utilities` contracts it without ever building them.
 """
 
 from __future__ import annotations
@@ -29,6 +34,70 @@ def contract_others(tensor, strategies, player: int):
         else:
             out = xp.tensordot(out, strategies[q], axes=([q], [0]))
     return out
+
+
+class FactoredGame:
+    """M_p[j_0, ..., j_{N-1}] = sum_k weights[k, p] prod_q factors[q][j_q, index[k, q]].
+
+    ``weights``: (K, N); ``index``: (K, N) integer columns into the ``factors``; ``factors[q]``:
+    (n_q, S_q). Contracting all players but p costs O(sum_q n_q S_q + N K) instead of the
+    prod_q n_q of a dense tensor. Indexing or iterating gives the dense tensors (NumPy), built
+    once on first use."""
+
+    def __init__(self, weights, index, factors) -> None:
+        self.weights = np.ascontiguousarray(weights, dtype=np.float64)
+        self.index = np.ascontiguousarray(index, dtype=np.int64)
+        self.factors = [np.ascontiguousarray(f, dtype=np.float64) for f in factors]
+        self._dense = None
+
+    @property
+    def sizes(self) -> tuple[int, ...]:
+        return tuple(f.shape[0] for f in self.factors)
+
+    def __len__(self) -> int:
+        return len(self.factors)
+
+    def __getitem__(self, p):
+        return self.dense()[p]
+
+    def __iter__(self):
+        return iter(self.dense())
+
+    def dense(self) -> list[np.ndarray]:
+        if self._dense is None:
+            n = len(self.factors)
+            mats = [self.factors[q][:, self.index[:, q]] for q in range(n)]  # (n_q, K)
+            b = mats[0]
+            for m in mats[1:-1]:
+                b = (b[:, None, :] * m[None, :, :]).reshape(-1, m.shape[1])
+            self._dense = [((b * self.weights[:, p]) @ mats[-1].T).reshape(self.sizes) for p in range(n)]
+        return self._dense
+
+    def utilities(self, strategies, player: int) -> np.ndarray:
+        """u_p(.|sigma_-p) without the dense tensor."""
+        prod = self.weights[:, player].copy()
+        for q, f in enumerate(self.factors):
+            if q != player:
+                prod *= (strategies[q] @ f)[self.index[:, q]]
+        per_column = np.bincount(self.index[:, player], weights=prod, minlength=self.factors[player].shape[1])
+        return self.factors[player] @ per_column
+
+
+def sizes_of(payoffs) -> tuple[int, ...]:
+    """Population sizes of a meta-game given as tensors or as a :class:`FactoredGame`."""
+    return payoffs.sizes if isinstance(payoffs, FactoredGame) else tuple(payoffs[0].shape)
+
+
+def array_module(payoffs):
+    """The array namespace of a meta-game (a factored one is NumPy)."""
+    return np if isinstance(payoffs, FactoredGame) else namespace(payoffs[0])
+
+
+def utilities(payoffs, strategies, player: int):
+    """u_p(.|sigma_-p) of a meta-game given as tensors or as a :class:`FactoredGame`."""
+    if isinstance(payoffs, FactoredGame):
+        return payoffs.utilities(strategies, player)
+    return contract_others(payoffs[player], strategies, player)
 
 
 def expected_payoffs(payoffs, strategies) -> np.ndarray:

@@ -24,6 +24,13 @@ is the evaluation output of iteration k (same meta-game), and is reused; and whe
 profile equals the last evaluated profile, the best responses computed for the exploitability
 (also uniform tie-breaking) are reused as the oracle's output.
 
+Speed options (opt-in; the defaults reproduce the reference numbers bit for bit):
+``oracle_backend="numba"`` computes the best responses and the exploitability on the compiled
+kernels (same values up to summation order); ``meta_form="factored"`` hands the meta-solvers the
+meta-game as a :class:`games.matrix.FactoredGame` (a sum over terminal histories of products of
+per-sequence realization weights) and keeps no dense tensors unless a meta-solver asks for them;
+``"auto"`` picks the cheaper of the two forms per game from the final population size.
+
 Checkpoints: :meth:`PSROSolver.state_dict` holds everything the next iteration reads (the
 populations, their realization weights, the meta-game, both meta-solvers' ``state`` -- SHOR's
 annealing call counter included --, the last evaluation profile and its best responses, and
@@ -61,6 +68,9 @@ class PSROConfig:
     eval_kwargs: dict = field(default_factory=dict)
     initial_policy: str = "uniform"
     device: str = "cpu"  # array namespace the meta-solvers run on (cpu: NumPy, cuda: CuPy)
+    oracle_backend: str = "numpy"  # "numpy": the reference sweeps; "numba": the compiled kernels
+    meta_form: str = "dense"  # "dense" | "factored" | "auto" (cheaper form at population ``auto_size``)
+    auto_size: int = 101
 
 
 @dataclass
@@ -78,6 +88,21 @@ class IterationRecord:
     def metrics(self) -> Metrics:
         extra = {k: v for k, v in vars(self).items() if k not in ("iteration", "exploitability")}
         return Metrics(iteration=self.iteration, gap=self.exploitability, extra=extra)
+
+
+FACTORED_OP_COST = 3.0  # measured: a factored multiply-add (gathers) costs 2-3 dense ones (SIMD)
+
+
+def choose_form(meta_game: MetaGame, size: int) -> str:
+    """"dense" or "factored": whichever contraction is cheaper with ``size`` policies each
+    (dense: N size^N multiply-adds per step; factored: 2 size sum_q S_q + N^2 K, weighted by
+    FACTORED_OP_COST)."""
+    factored = meta_game.factored()
+    n = meta_game.num_players
+    dense_cost = n * float(size) ** n
+    terms = 2.0 * size * sum(f.shape[1] for f in factored.factors) + n * n * factored.weights.shape[0]
+    factored_cost = FACTORED_OP_COST * terms
+    return "factored" if factored_cost < dense_cost else "dense"
 
 
 class PSROSolver:
@@ -102,13 +127,20 @@ class PSROSolver:
         self._reuse_eval = (
             self.train_solver.stateless and self.eval_solver.stateless and self.train_solver.key() == self.eval_solver.key()
         )
+        if cfg.oracle_backend not in ("numpy", "numba"):
+            raise GtlearnError(f"oracle_backend must be 'numpy' or 'numba', not {cfg.oracle_backend!r}")
+        if cfg.meta_form not in ("dense", "factored", "auto"):
+            raise GtlearnError(f"meta_form must be 'dense', 'factored' or 'auto', not {cfg.meta_form!r}")
         self.sweeps = Sweeps(tree)
+        self._oracle_sweeps = self.sweeps if cfg.oracle_backend == "numpy" else None
         n = tree.num_players
         self.num_players = n
         self.iteration = 0
         self.policies = [np.zeros((0, *tree.legal[tree.infosets_of(p)].shape)) for p in range(n)]
         self.infoset_weights = [np.zeros((0, tree.infosets_of(p).stop - tree.infosets_of(p).start)) for p in range(n)]
-        self.meta_game = MetaGame(tree, self.sweeps)
+        self.meta_game = MetaGame(tree, self.sweeps, dense=cfg.meta_form == "dense")
+        if cfg.meta_form == "auto" and choose_form(self.meta_game, cfg.auto_size) == "dense":
+            self.meta_game = MetaGame(tree, self.sweeps)
         self.history: list[IterationRecord] = []
         self.train_calls = 0
         self.eval_profile: list[np.ndarray] | None = None
@@ -119,7 +151,7 @@ class PSROSolver:
         if cfg.initial_policy == "uniform":
             self._append([uniform[tree.infosets_of(p)] for p in range(n)])
         else:
-            self._append([best_response_oracle(tree, uniform, p, self.sweeps)[1] for p in range(n)])
+            self._append([best_response_oracle(tree, uniform, p, self._oracle_sweeps)[1] for p in range(n)])
         self.history.append(self._evaluate(IterationRecord(0, np.nan, np.nan, 1)))
 
     # -- populations -----------------------------------------------------------------------
@@ -142,6 +174,8 @@ class PSROSolver:
         return aggregate(self.tree, self.policies, self.infoset_weights, phis)
 
     def _meta_payoffs(self):
+        if not self.meta_game.dense:
+            return self.meta_game.factored()
         return [self.xp.asarray(m) for m in self.meta_game.tensors]
 
     # -- meta-solvers ----------------------------------------------------------------------
@@ -169,10 +203,10 @@ class PSROSolver:
         rec.seconds_eval_meta = time.perf_counter() - t0
         t0 = time.perf_counter()
         policy = self.profile_policy(psi)
-        on_policy = expected_values(self.tree, policy, self.sweeps)
+        on_policy = expected_values(self.tree, policy, self._oracle_sweeps)
         values, brs = [], []
         for p in range(self.num_players):
-            v, rows = best_response_oracle(self.tree, policy, p, self.sweeps)
+            v, rows = best_response_oracle(self.tree, policy, p, self._oracle_sweeps)
             values.append(v)
             brs.append(rows)
         gains = np.array(values) - on_policy
@@ -195,7 +229,7 @@ class PSROSolver:
             brs = cached[1]
         else:
             policy = self.profile_policy(phi)  # every best response targets the same phi
-            brs = [best_response_oracle(self.tree, policy, p, self.sweeps)[1] for p in range(self.num_players)]
+            brs = [best_response_oracle(self.tree, policy, p, self._oracle_sweeps)[1] for p in range(self.num_players)]
         rec.seconds_oracle = time.perf_counter() - t0
         t0 = time.perf_counter()
         self._append(brs)

@@ -7,14 +7,41 @@ sampling is used anywhere (OpenSpiel's ``sims_per_entry`` has no meaning here). 
 extended incrementally: after new policies are appended only the entries that involve at least
 one new index are computed, as the disjoint union over q of the regions
 {j_r old for r < q, j_q new, j_r any for r > q}.
+
+The same game as a sum of product terms (:meth:`MetaGame.factored`): x_q^j(z) depends on z only
+through q's last own action on the path to z (its *sequence*), so with one column per sequence
+that ends somewhere, and terminals with the same sequence for every player merged,
+
+    M_p = sum_k w_k,p prod_q B_q[j_q, s_q(k)],   w_k,p = sum of c(z) u_p(z) over the merged terminals,
+
+which meta-solvers contract in O(sum_q n_q S_q + N K) per step instead of prod_q n_q. With
+``dense=False`` the tensors are not kept up to date; :attr:`MetaGame.tensors` builds them from
+the factored form on demand (same values up to summation order).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from games.matrix import FactoredGame
 from games.tree import GameTree
 from solvers.sweeps import Sweeps
+
+
+def terminal_sequences(tree: GameTree, sweeps: Sweeps) -> np.ndarray:
+    """(Z, N): for every terminal (``sweeps.terminal_nodes`` order) and player q, 1 + the local
+    policy slot (infoset * A + action) of q's last own action on the path, 0 if q never acted."""
+    width = tree.max_actions
+    out = np.zeros((tree.num_nodes, tree.num_players), dtype=np.int64)
+    slot = tree.edge_slot.astype(np.int64)
+    for level in tree.levels()[1:]:
+        parent_player = sweeps.parent_player_np[level]
+        inherited = out[tree.parent[level]]
+        for q in range(tree.num_players):
+            mine = parent_player == q
+            inherited[mine, q] = slot[level][mine] - tree.infosets_of(q).start * width + 1
+        out[level] = inherited
+    return out[sweeps.terminal_nodes]
 
 
 def _multilinear(weights: np.ndarray, mats: list[np.ndarray]) -> np.ndarray:
@@ -33,11 +60,28 @@ def _multilinear(weights: np.ndarray, mats: list[np.ndarray]) -> np.ndarray:
     return out
 
 
+def _merge_terminals(sequences: np.ndarray, weights: np.ndarray):
+    """Terminals with the same sequence for every player merged: (summed weights (K, N), column
+    index (K, N) into each player's sequence list, the first terminal of each sequence per player)."""
+    rows, inverse = np.unique(sequences, axis=0, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    merged = np.stack([np.bincount(inverse, weights=weights[:, p], minlength=len(rows)) for p in range(weights.shape[1])],
+                      axis=1)
+    index = np.empty(rows.shape, dtype=np.int64)
+    first = []
+    for q in range(sequences.shape[1]):
+        values, at = np.unique(sequences[:, q], return_index=True)
+        index[:, q] = np.searchsorted(values, rows[:, q])
+        first.append(at)
+    return merged, index, first
+
+
 class MetaGame:
     """The exact meta-game of the current populations, extended in place."""
 
-    def __init__(self, tree: GameTree, sweeps: Sweeps) -> None:
+    def __init__(self, tree: GameTree, sweeps: Sweeps, dense: bool = True) -> None:
         self.num_players = tree.num_players
+        self.dense = dense
         chance_reach = sweeps.forward(np.asarray(tree.chance_prob, dtype=np.float64))[sweeps.terminal_nodes]
         payoffs = tree.payoffs[tree.terminal[sweeps.terminal_nodes]]
         # Terminals no chance outcome reaches contribute nothing; dropping them shrinks every product.
@@ -45,7 +89,28 @@ class MetaGame:
         self._keep = keep
         self._weights = chance_reach[keep, None] * payoffs[keep]  # (Z, N): c(z) u_p(z)
         self.realization = [np.zeros((0, int(keep.sum()))) for _ in range(self.num_players)]
-        self.tensors = [np.zeros((0,) * self.num_players) for _ in range(self.num_players)]
+        self._tensors = [np.zeros((0,) * self.num_players) for _ in range(self.num_players)]
+        self._merge = _merge_terminals(terminal_sequences(tree, sweeps)[keep], self._weights) if not dense else None
+        self._factored = None
+
+    @property
+    def tensors(self) -> list[np.ndarray]:
+        if self._tensors is None:
+            self._tensors = self.factored().dense()
+        return self._tensors
+
+    @tensors.setter
+    def tensors(self, value) -> None:
+        self._tensors = value
+
+    def factored(self) -> FactoredGame:
+        """The meta-game as a sum of product terms over merged terminals (``dense=False`` only)."""
+        if self._merge is None:
+            raise ValueError("the factored form needs MetaGame(..., dense=False)")
+        if self._factored is None:
+            weights, index, first = self._merge
+            self._factored = FactoredGame(weights, index, [x[:, f] for x, f in zip(self.realization, first)])
+        return self._factored
 
     @property
     def sizes(self) -> tuple[int, ...]:
@@ -59,6 +124,10 @@ class MetaGame:
             np.vstack([x, np.atleast_2d(w)[:, self._keep]]) for x, w in zip(self.realization, new_terminal_weights)
         ]
         new = self.sizes
+        self._factored = None
+        if not self.dense:
+            self._tensors = None  # rebuilt from the factored form if a meta-solver asks for them
+            return
         tensors = [np.empty(new) for _ in range(self.num_players)]
         old_block = tuple(slice(0, o) for o in old)
         for p in range(self.num_players):
@@ -77,21 +146,27 @@ class MetaGame:
         self.tensors = tensors
 
     def state_dict(self) -> dict[str, np.ndarray]:
-        """The realization weights and payoff tensors (the rest is a function of the tree)."""
+        """The realization weights and (dense mode) the payoff tensors; the rest is a function of
+        the tree."""
         out = {}
         for q in range(self.num_players):
             out[f"realization_{q}"] = self.realization[q]
-            out[f"tensor_{q}"] = self.tensors[q]
+            if self.dense:
+                out[f"tensor_{q}"] = self.tensors[q]
         return out
 
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
         realization = [np.asarray(state[f"realization_{q}"], dtype=np.float64) for q in range(self.num_players)]
-        tensors = [np.asarray(state[f"tensor_{q}"], dtype=np.float64) for q in range(self.num_players)]
         sizes = tuple(x.shape[0] for x in realization)
+        tensors = None
+        if self.dense:
+            tensors = [np.asarray(state[f"tensor_{q}"], dtype=np.float64) for q in range(self.num_players)]
+            if any(t.shape != sizes for t in tensors):
+                raise ValueError(f"meta-game tensors do not fit the populations {sizes}")
         width = self._weights.shape[0]
-        if any(x.ndim != 2 or x.shape[1] != width for x in realization) or any(t.shape != sizes for t in tensors):
+        if any(x.ndim != 2 or x.shape[1] != width for x in realization):
             raise ValueError(f"meta-game arrays do not fit this game (populations {sizes}, {width} terminals)")
-        self.realization, self.tensors = realization, tensors
+        self.realization, self._tensors, self._factored = realization, tensors, None
 
     def recompute(self) -> list[np.ndarray]:
         """The whole meta-game from scratch (for checking the incremental path)."""

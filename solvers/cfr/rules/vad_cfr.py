@@ -28,6 +28,13 @@ Results are therefore **not** expected to reproduce the paper's curves exactly. 
 per-history driver is ``vad-cfr-reference`` (:mod:`solvers.cfr.reference`, slow); its bridge
 mode (granularity="infoset", ewma="per_infoset") reproduces this rule to 1e-10 (tested).
 Infosets whose r is identically 0 still decay E and are still discounted.
+
+Ablation switches (constructor keywords, all on by default = the listing; docs/cfr.md):
+``volatility`` (off: v = 0, i.e. fixed alpha = 1.5, beta = -0.1 and undamped optimism),
+``boost`` (off: rb = r), ``asymmetric`` (off: negative regrets take d+ like positive ones),
+``floor`` (off: no -20 cap), ``optimism`` (off: o = 0), ``power`` (off: RM_1 instead of RM_1.5),
+``magnitude`` (off: average weight t^2, no regret-magnitude terms) and ``warmup`` (0: average
+from t = 1, no hard warm start).
 """
 
 from gtlearn.core.backend import namespace
@@ -56,20 +63,35 @@ def average_weight(xp, m, t):
     return float(t) ** g / (1.0 + m**STABILITY_POWER) * xp.maximum(0.1, (1.0 + m / NORMALISER) ** MAGNITUDE_POWER)
 
 
+MECHANISMS = ("volatility", "boost", "asymmetric", "floor", "optimism", "power", "magnitude")
+
+
 class VADCFR(Rule):
     name = "vad-cfr"
 
-    def __init__(self, warmup: int = WARMUP) -> None:
+    def __init__(self, warmup: int = WARMUP, volatility: bool = True, boost: bool = True, asymmetric: bool = True,
+                 floor: bool = True, optimism: bool = True, power: bool = True, magnitude: bool = True) -> None:
         self.warmup = int(warmup)
+        self._switches = {"volatility": volatility, "boost": boost, "asymmetric": asymmetric, "floor": floor,
+                          "optimism": optimism, "power": power, "magnitude": magnitude}
+
+    def params(self) -> dict:
+        """The warm-up and the mechanisms switched off (none by default)."""
+        return {"warmup": self.warmup, **{k: False for k, on in self._switches.items() if not on}}
 
     def update_regrets(self, cum_regret, inst_regret, legal, t, state):
         xp = namespace(cum_regret)
+        on = self._switches
         m = xp.abs(xp.where(legal, inst_regret, 0.0)).max(axis=1)
         ewma = m if t == 1 else EWMA * m + (1.0 - EWMA) * state["ewma"]
-        v, dp, dn = volatility_discounts(xp, ewma, t)
-        boosted = xp.where(inst_regret > 0, BOOST * inst_regret, inst_regret)
+        v, dp, dn = volatility_discounts(xp, ewma if on["volatility"] else xp.zeros_like(ewma), t)
+        if not on["asymmetric"]:
+            dn = dp
+        boosted = xp.where(inst_regret > 0, BOOST * inst_regret, inst_regret) if on["boost"] else inst_regret
         disc = xp.where(cum_regret >= 0, dp[:, None], dn[:, None])
-        new = xp.maximum(REGRET_FLOOR, disc * cum_regret + boosted)
+        new = disc * cum_regret + boosted
+        if on["floor"]:
+            new = xp.maximum(REGRET_FLOOR, new)
         state.update(ewma=ewma, v=v, d_pos=dp, d_neg=dn, boosted=boosted, m=m)
         return xp.where(legal, new, 0.0)
 
@@ -78,12 +100,14 @@ class VADCFR(Rule):
         if t - 1 < self.warmup:
             return avg_acc
         xp = namespace(avg_acc)
-        w = average_weight(xp, state["m"], t)
+        w = average_weight(xp, state["m"], t) if self._switches["magnitude"] else float(t) ** GAMMA0
         return xp.where(legal, avg_acc + (w * reach)[:, None] * policy, 0.0)
 
     def policy_from_regrets(self, cum_regret, legal, t, state):
         xp = namespace(cum_regret)
-        optimism = OPTIMISM0 / (1.0 + (t - 1) / OPTIMISM_DECAY) * xp.maximum(0.0, 1.0 - SENSITIVITY * state["v"])
         disc = xp.where(cum_regret >= 0, state["d_pos"][:, None], state["d_neg"][:, None])
-        projected = disc * cum_regret + optimism[:, None] * state["boosted"]
-        return regret_matching(projected, legal, q=POLICY_POWER)
+        projected = disc * cum_regret
+        if self._switches["optimism"]:
+            optimism = OPTIMISM0 / (1.0 + (t - 1) / OPTIMISM_DECAY) * xp.maximum(0.0, 1.0 - SENSITIVITY * state["v"])
+            projected = projected + optimism[:, None] * state["boosted"]
+        return regret_matching(projected, legal, q=POLICY_POWER if self._switches["power"] else 1.0)

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from games.matrix import sizes_of
 from gtlearn.core.backend import to_numpy
 from gtlearn.core.errors import GtlearnError
 from solvers.psro.meta_solvers.base import MetaSolver
@@ -55,8 +56,7 @@ def alpharank(payoffs, alpha=100.0, m=50, eps=1e-8, max_transitions=30_000_000, 
     given, receives ``steps`` and ``converged``."""
     import scipy.sparse as sp
 
-    tensors = [np.asarray(to_numpy(t), dtype=np.float64) for t in payoffs]
-    shape = tensors[0].shape
+    shape = sizes_of(payoffs)  # checked before a factored meta-game builds its dense tensors
     num_profiles = int(np.prod(shape))
     transitions = num_profiles * sum(n - 1 for n in shape)
     if transitions > max_transitions:
@@ -64,6 +64,7 @@ def alpharank(payoffs, alpha=100.0, m=50, eps=1e-8, max_transitions=30_000_000, 
             f"alpha-rank over {num_profiles:,} joint profiles needs {transitions:,} transitions, more than "
             f"max_transitions={max_transitions:,} (the Markov chain has one state per joint profile)"
         )
+    tensors = [np.asarray(to_numpy(t), dtype=np.float64) for t in payoffs]
     scale = max(float(np.max(np.abs(t))) for t in tensors) if normalise_payoffs else 1.0
     scale = scale if scale > 0 else 1.0
     eta = 1.0 / max(1, sum(n - 1 for n in shape))

@@ -86,6 +86,27 @@ class MetaSolver:
         return f"{type(self).__name__}({args})"
 
 
+class EarlyStopping:
+    """Mixin for meta-solvers with the opt-in certified early stop of
+    :mod:`solvers.psro.meta_solvers._fast` (``early_stop=True``, checked every ``check_every``
+    steps). ``steps_run`` records the inner steps each call ran (diagnostics, not state). The two
+    parameters appear in :meth:`params` (and so in ``repr`` and checkpoints) only when the stop is
+    switched on, so default solvers keep their identity."""
+
+    def set_early_stopping(self, early_stop: bool, check_every: int) -> None:
+        if int(check_every) < 1:
+            raise ValueError("check_every must be >= 1")
+        self.early_stop, self.check_every = bool(early_stop), int(check_every)
+        self.steps_run: list[int] = []
+
+    def params(self) -> dict:
+        out = {k: v for k, v in super().params().items() if k != "steps_run"}
+        if not self.early_stop:
+            out.pop("early_stop", None)
+            out.pop("check_every", None)
+        return out
+
+
 class FunctionMetaSolver(MetaSolver):
     """Wraps user functions with the signatures of docs/psro.md:
     ``train(payoffs, t, state)`` and ``evaluate(payoffs, state)``."""

@@ -9,15 +9,18 @@ Deviations from OpenSpiel's ``projected_replicator_dynamics`` (both documented i
 the default projection is the floor-and-renormalise one (OpenSpiel's ``use_approx=True``;
 ``projection="l2"`` selects OpenSpiel's default exact L2 projection onto the gamma-simplex),
 and the starting point is excluded from the average (OpenSpiel's averager includes it).
+
+``early_stop=True`` (opt-in) ends the Numba loop once a step leaves the iterate unchanged to
+1e-15 (a fixed point up to round-off), counting the remaining steps as copies of it
+(:mod:`solvers.psro.meta_solvers._fast`); the steps run are recorded in ``steps_run``.
 """
 
 from __future__ import annotations
 
 import solvers.psro.meta_solvers._fast as _fast
-from games.matrix import contract_others
-from gtlearn.core.backend import namespace
+from games.matrix import array_module, sizes_of, utilities
 from gtlearn.core.errors import GtlearnError
-from solvers.psro.meta_solvers.base import MetaSolver
+from solvers.psro.meta_solvers.base import EarlyStopping, MetaSolver
 
 
 def _l2_project(y, gamma, xp):
@@ -30,18 +33,23 @@ def _l2_project(y, gamma, xp):
     return xp.maximum(y + u_tmp[rho - 1], gamma)
 
 
-def projected_replicator_dynamics(payoffs, iterations=100_000, dt=1e-3, gamma=1e-6, projection="floor", fast=True):
-    xp = namespace(payoffs[0])
-    shape = payoffs[0].shape
+def projected_replicator_dynamics(payoffs, iterations=100_000, dt=1e-3, gamma=1e-6, projection="floor", fast=True,
+                                  early_stop=False, check_every=1000, info=None):
     if projection == "floor" and fast and _fast.usable(payoffs):
-        mts, sizes = _fast.prepare(payoffs)
-        return _fast.unpad(_fast.prd(mts, sizes, int(iterations), float(dt), float(gamma)), sizes)
+        form, mts, w, idx, bs, sizes = _fast.prepare(payoffs)
+        out, steps = _fast.prd(form, mts, w, idx, bs, sizes, int(iterations), float(dt), float(gamma), bool(early_stop),
+                               int(check_every))
+        if info is not None:
+            info.append(int(steps))
+        return _fast.unpad(out, sizes)
+    xp = array_module(payoffs)
+    shape = sizes_of(payoffs)
     x = [xp.full(n, 1.0 / n) for n in shape]
     acc = [xp.zeros(n) for n in shape]
     for _ in range(iterations):
         new = []
-        for p, m in enumerate(payoffs):
-            u = contract_others(m, x, p)
+        for p in range(len(shape)):
+            u = utilities(payoffs, x, p)
             y = x[p] + dt * (x[p] * (u - u @ x[p]))
             if projection == "floor":
                 y = xp.maximum(y, gamma)
@@ -55,15 +63,18 @@ def projected_replicator_dynamics(payoffs, iterations=100_000, dt=1e-3, gamma=1e
     return [a / iterations for a in acc]
 
 
-class PRD(MetaSolver):
+class PRD(EarlyStopping, MetaSolver):
     name = "prd"
     stateless = True
 
-    def __init__(self, iterations: int = 100_000, dt: float = 1e-3, gamma: float = 1e-6, projection: str = "floor") -> None:
+    def __init__(self, iterations: int = 100_000, dt: float = 1e-3, gamma: float = 1e-6, projection: str = "floor",
+                 early_stop: bool = False, check_every: int = 1000) -> None:
         super().__init__()
         if projection not in ("floor", "l2"):
             raise GtlearnError(f"prd projection must be 'floor' or 'l2', not {projection!r}")
         self.iterations, self.dt, self.gamma, self.projection = int(iterations), dt, gamma, projection
+        self.set_early_stopping(early_stop, check_every)
 
     def solve(self, payoffs, t=None):
-        return projected_replicator_dynamics(payoffs, self.iterations, self.dt, self.gamma, self.projection)
+        return projected_replicator_dynamics(payoffs, self.iterations, self.dt, self.gamma, self.projection,
+                                             early_stop=self.early_stop, check_every=self.check_every, info=self.steps_run)

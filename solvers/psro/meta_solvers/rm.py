@@ -4,33 +4,37 @@
 Initial regrets 1e-6, uniform start, ``iterations`` simultaneous (Jacobi) steps
 ``R_p += u_p - x_p.u_p``; ``x_p = gamma/n_p + (1-gamma) [R_p]_+ / sum [R_p]_+`` (uniform when no
 regret is positive). The output is the mean of the iterates the steps produce; OpenSpiel's
-averager also includes the uniform starting point (the one deviation, tested).
+averager also includes the uniform starting point (the one deviation, tested). ``early_stop``
+and ``check_every``: the opt-in certified early stop of :mod:`solvers.psro.meta_solvers._fast`.
 """
 
 from __future__ import annotations
 
 import solvers.psro.meta_solvers._fast as _fast
-from games.matrix import contract_others
-from gtlearn.core.backend import namespace
-from solvers.psro.meta_solvers.base import MetaSolver
+from games.matrix import array_module, sizes_of, utilities
+from solvers.psro.meta_solvers.base import EarlyStopping, MetaSolver
 
 INITIAL_REGRET = 1e-6
 
 
-def regret_matching(payoffs, iterations=100_000, gamma=1e-6, fast=True):
-    xp = namespace(payoffs[0])
-    shape = payoffs[0].shape
+def regret_matching(payoffs, iterations=100_000, gamma=1e-6, fast=True, early_stop=False, check_every=1000, info=None):
     if fast and _fast.usable(payoffs):
-        mts, sizes = _fast.prepare(payoffs)
-        return _fast.unpad(_fast.rm(mts, sizes, int(iterations), float(gamma), INITIAL_REGRET), sizes)
+        form, mts, w, idx, bs, sizes = _fast.prepare(payoffs)
+        out, steps = _fast.rm(form, mts, w, idx, bs, sizes, int(iterations), float(gamma), INITIAL_REGRET, bool(early_stop),
+                              int(check_every))
+        if info is not None:
+            info.append(int(steps))
+        return _fast.unpad(out, sizes)
+    xp = array_module(payoffs)
+    shape = sizes_of(payoffs)
     x = [xp.full(n, 1.0 / n) for n in shape]
     regrets = [xp.full(n, INITIAL_REGRET) for n in shape]
     acc = [xp.zeros(n) for n in shape]
     for _ in range(iterations):
         new = []
-        for p, m in enumerate(payoffs):
+        for p in range(len(shape)):
             n = shape[p]
-            u = contract_others(m, x, p)
+            u = utilities(payoffs, x, p)
             regrets[p] += u - u @ x[p]
             pos = xp.maximum(regrets[p], 0.0)
             s = pos.sum()
@@ -42,13 +46,15 @@ def regret_matching(payoffs, iterations=100_000, gamma=1e-6, fast=True):
     return [a / iterations for a in acc]
 
 
-class RM(MetaSolver):
+class RM(EarlyStopping, MetaSolver):
     name = "rm"
     stateless = True
 
-    def __init__(self, iterations: int = 100_000, gamma: float = 1e-6) -> None:
+    def __init__(self, iterations: int = 100_000, gamma: float = 1e-6, early_stop: bool = False, check_every: int = 1000) -> None:
         super().__init__()
         self.iterations, self.gamma = int(iterations), gamma
+        self.set_early_stopping(early_stop, check_every)
 
     def solve(self, payoffs, t=None):
-        return regret_matching(payoffs, self.iterations, self.gamma)
+        return regret_matching(payoffs, self.iterations, self.gamma, early_stop=self.early_stop, check_every=self.check_every,
+                               info=self.steps_run)

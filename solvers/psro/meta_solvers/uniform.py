@@ -3,7 +3,7 @@ fictitious play over the population, Lanctot et al. 2017)."""
 
 from __future__ import annotations
 
-from gtlearn.core.backend import namespace
+from games.matrix import array_module, sizes_of
 from solvers.psro.meta_solvers.base import MetaSolver
 
 
@@ -12,5 +12,5 @@ class Uniform(MetaSolver):
     stateless = True
 
     def solve(self, payoffs, t=None):
-        xp = namespace(payoffs[0])
-        return [xp.full(n, 1.0 / n) if n else xp.zeros(0) for n in payoffs[0].shape]
+        xp = array_module(payoffs)
+        return [xp.full(n, 1.0 / n) if n else xp.zeros(0) for n in sizes_of(payoffs)]
