@@ -8,10 +8,12 @@ are frozen with the run.
 from __future__ import annotations
 
 import copy
+import difflib
 import hashlib
 import json
 from pathlib import Path
 
+from evolve import config_checks as checks
 from evolve.tasks import TASKS
 from gtlearn.core.errors import GtlearnError
 
@@ -37,7 +39,7 @@ DEFAULTS: dict = {
                "parent": {"explore": 0.1, "elite": 0.2, "lambda": 1.0}, "patch_mix": {"diff": 0.7, "function": 0.3},
                "complexity_penalty": 0.0},
     "sandbox": {"wall_s": 120.0, "cpu_s": 120.0, "mem_mb": 2048, "nofile": 32, "nproc": 8, "fsize_mb": 16,
-                "network": "deny", "profile": "auto", "screen": True},
+                "network": "deny", "profile": "auto", "screen": True, "unsafe": False},
     "cascade": {"stage1": {"games": ["kuhn_poker", "matrix_brps", "goofspiel_3"], "iterations": 100, "epsilon": 1.0},
                 "stage2": {"games": ["kuhn_poker_3p", "leduc_poker", "goofspiel_4", "liars_dice_5"], "iterations": 1000,
                            "checkpoints": [10, 100]},
@@ -50,56 +52,58 @@ DEFAULTS: dict = {
 BACKENDS = ("mutation", "scripted", "openai_compat", "transformers", "replay")
 
 
-def _merge(base: dict, over: dict, path: str = "") -> dict:
+def _merge(base: dict, over, path: str = "") -> dict:
+    if not isinstance(over, dict):
+        raise GtlearnError(f"{path.rstrip('.') or 'the campaign config'} must be a mapping, got {type(over).__name__}")
     out = copy.deepcopy(base)
-    for k, v in (over or {}).items():
+    for k, v in over.items():
         if k not in base:
-            raise GtlearnError(f"unknown config key {path + k!r} (known: {', '.join(sorted(base))})")
-        if isinstance(base[k], dict) and isinstance(v, dict):
+            close = difflib.get_close_matches(str(k), list(base), n=1)
+            hint = f"did you mean {path + close[0]!r}? " if close else ""
+            raise GtlearnError(f"unknown config key {path + str(k)!r} ({hint}known: {', '.join(sorted(base))})")
+        if isinstance(base[k], dict):
             out[k] = _merge(base[k], v, f"{path}{k}.")
         else:
             out[k] = v
     return out
 
 
-def resolve_game(name: str) -> str:
-    return ALIASES.get(name, name)
+def _models(models) -> list[dict]:
+    if not isinstance(models, list) or not models:
+        raise GtlearnError("llm.models must list at least one model")
+    out = []
+    for i, m in enumerate(models):
+        if not isinstance(m, dict) or "name" not in m:
+            raise GtlearnError(f"llm.models[{i}] must be a mapping with a name")
+        out.append(_merge(DEFAULTS["llm"]["models"][0], m, f"llm.models[{i}]."))
+    return out
+
+
+def resolve_game(name):
+    return ALIASES.get(name, name) if isinstance(name, str) else name
 
 
 def validate(cfg: dict) -> dict:
+    """Defaults merged in, every field checked (:mod:`evolve.config_checks`), aliases resolved;
+    a bad value is a one-line GtlearnError naming the field."""
     cfg = _merge(DEFAULTS, cfg)
-    run, llm, search, sb, cas, ex = cfg["run"], cfg["llm"], cfg["search"], cfg["sandbox"], cfg["cascade"], cfg["executor"]
-    if run["task"] not in TASKS:
-        raise GtlearnError(f"run.task must be one of {', '.join(TASKS.names())}, got {run['task']!r}")
-    if llm["backend"] not in BACKENDS:
-        raise GtlearnError(f"llm.backend must be one of {', '.join(BACKENDS)}, got {llm['backend']!r}")
-    if not llm["models"]:
-        raise GtlearnError("llm.models must list at least one model")
-    for m in llm["models"]:
-        if "name" not in m:
-            raise GtlearnError("every llm.models entry needs a name")
-    llm["models"] = [{**DEFAULTS["llm"]["models"][0], **m} for m in llm["models"]]
-    if ex["kind"] not in ("local", "ray"):
-        raise GtlearnError(f"executor.kind must be local or ray, got {ex['kind']!r}")
-    for key in ("slots", "islands"):
-        holder = ex if key == "slots" else search
-        if int(holder[key]) < 1:
-            raise GtlearnError(f"{key} must be at least 1")
-    if sb["network"] not in ("deny", "require"):
-        raise GtlearnError("sandbox.network must be deny or require")
-    edges = search["features"]["ast_nodes"]
-    if sorted(edges) != list(edges):
-        raise GtlearnError("search.features.ast_nodes must be increasing bin edges")
-    for st in ("stage1", "stage2"):
-        cas[st]["games"] = [resolve_game(g) for g in cas[st]["games"]]
-        if not cas[st]["games"]:
-            raise GtlearnError(f"cascade.{st}.games is empty")
-    cas["heldout"]["games"] = [resolve_game(g) for g in cas["heldout"]["games"]]
-    if run["max_evaluated"] is None:
-        run["max_evaluated"] = run["max_programs"]
-    if llm["backend"] == "scripted" and not llm["script"]:
-        raise GtlearnError("llm.backend=scripted needs llm.script (a list of responses or a JSON/YAML file)")
+    cfg["llm"]["models"] = _models(cfg["llm"]["models"])
+    cas = cfg["cascade"]
+    for st in ("stage1", "stage2", "heldout"):
+        if isinstance(cas[st]["games"], list):
+            cas[st]["games"] = [resolve_game(g) for g in cas[st]["games"]]
+    checks.check_run(cfg["run"], TASKS.names())
+    checks.check_llm(cfg["llm"], BACKENDS)
+    checks.check_search(cfg["search"])
+    checks.check_sandbox(cfg["sandbox"], cfg["executor"])
+    checks.check_cascade(cas, cfg["prompt"])
+    if cfg["run"]["max_evaluated"] is None:
+        cfg["run"]["max_evaluated"] = cfg["run"]["max_programs"]
     return cfg
+
+
+# What a campaign file must say itself: the task, and what its public fitness is measured on.
+REQUIRED = (("run", "task"), ("cascade", "stage2", "games"), ("cascade", "stage2", "iterations"))
 
 
 def load(path) -> dict:
@@ -109,13 +113,26 @@ def load(path) -> dict:
     if not p.is_file():
         raise GtlearnError(f"campaign config {p} does not exist")
     try:
-        raw = yaml.safe_load(p.read_text()) or {}
-    except yaml.YAMLError as exc:
+        raw = yaml.safe_load(p.read_text())
+    except (yaml.YAMLError, UnicodeDecodeError, OSError) as exc:
         raise GtlearnError(f"{p} is not valid YAML: {str(exc).splitlines()[0]}") from None
+    if raw is None:
+        raise GtlearnError(f"{p} is empty; a campaign needs at least run.task and cascade.stage2 "
+                           "(see experiments/campaigns/cfr_rules.yaml)")
     if not isinstance(raw, dict):
-        raise GtlearnError(f"{p} must hold a mapping")
+        raise GtlearnError(f"{p} must hold a mapping, got {type(raw).__name__}")
+    for keys in REQUIRED:
+        node = raw
+        for k in keys:
+            node = node.get(k) if isinstance(node, dict) else None
+        if node is None:
+            raise GtlearnError(f"{p} does not set {'.'.join(keys)} (a campaign names its task and its stage-2 games "
+                               "and iterations; see experiments/campaigns/cfr_rules.yaml)")
     return validate(raw)
 
 
 def sha(cfg: dict) -> str:
+    """SHA-256 of the canonical JSON, without ``sandbox.unsafe``: allowing a weak sandbox on
+    another host does not change what the campaign computes."""
+    cfg = {**cfg, "sandbox": {k: v for k, v in cfg.get("sandbox", {}).items() if k != "unsafe"}}
     return hashlib.sha256(json.dumps(cfg, sort_keys=True, separators=(",", ":")).encode()).hexdigest()

@@ -17,7 +17,11 @@ def open_db(run_dir) -> DB:
     if not p.exists():
         raise GtlearnError(f"{run_dir} holds no campaign.db")
     db = DB(p)
-    db.run_id = db.run_row()["run_id"]
+    row = db.run_row()
+    if row is None:  # the `evolve run` that created it stopped before its first commit
+        db.close()
+        raise GtlearnError(f"{p} holds no run yet; start it with `gtlearn evolve run CONFIG --out {run_dir}`")
+    db.run_id = row["run_id"]
     return db
 
 

@@ -11,7 +11,7 @@ def pytest_terminal_summary(terminalreporter):
     """Report how many argument vectors the CLI fuzz tests (tests/test_cli_fuzz*.py) ran."""
     import sys
 
-    cases = [case for name in ("test_cli_fuzz", "test_cli_fuzz_alignment") if name in sys.modules
+    cases = [case for name in ("test_cli_fuzz", "test_cli_fuzz_alignment", "test_cli_fuzz_evolve") if name in sys.modules
              for case in getattr(sys.modules[name], "CASES_RUN", [])]
     if cases:
         terminalreporter.write_line(f"CLI fuzz: {len(cases)} argument vectors, each exit 2 with one error line")

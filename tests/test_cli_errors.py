@@ -66,6 +66,7 @@ def test_the_error_path_does_not_need_the_click_package():
 
 def test_internal_error_is_one_line_and_a_saved_traceback(monkeypatch, capsys, tmp_path):
     import games.openspiel
+    import games.tree  # noqa: F401 - imported before the patch, so it keeps the real function for later tests
 
     def broken(game):
         raise ZeroDivisionError("boom")
@@ -83,6 +84,8 @@ def test_resume_command_keeps_the_arguments():
     argv = ["solve", "leduc_poker", "-n", "50", "--overwrite", "--algo", "dcfr"]
     assert resume_command(argv, "runs/x y") == "gtlearn solve leduc_poker -n 50 --algo dcfr --out 'runs/x y' --resume"
     assert resume_command(["psro", "g", "--out", "d", "--resume"], "d") == "gtlearn psro g --out d --resume"
+    assert resume_command(["evolve", "run", "c.yaml"], "d") == "gtlearn evolve run c.yaml --out d --resume"
+    assert resume_command(["evolve", "resume", "d", "-q"], "d") == "gtlearn evolve resume d -q"
 
 
 @pytest.mark.parametrize("verb", [["solve", "leduc_poker", "-n", "1000000", "--eval-every", "500"],
@@ -144,3 +147,112 @@ def test_size_guard_refuses_a_huge_game_early():
     assert res.returncode == 2 and "projected at" in line
     walked = int(line.split("after walking ")[1].split(" of them")[0].replace(",", ""))
     assert walked < 5_000_000 // 4
+
+
+def test_align_train_bad_values_are_refused_before_the_set_up(tmp_path, capsys):
+    """`align train --lr -1` used to fail after the ~8 s set-up, leaving a partial run
+    directory; every value is now checked first (in-process: no torch/transformers import needed)."""
+    for argv in (["--lr", "-1"], ["--lr", "nan"], ["--beta", "0"], ["--batch-size", "0"], ["--seed", "-1"],
+                 ["--lora", "-2"], ["--pretrain-steps", "-5"], ["--rounds", "0", "--algo", "inpo"],
+                 ["-p", "learning_rate=-1"], ["--game", "cyclic:abc"], ["--resume"],
+                 # these three passed the checks and failed after the set-up, with a traceback
+                 ["-p", "max_new_tokens=abc"], ["-p", "per_device_train_batch_size=0"], ["--report-to", "bogus"]):
+        out = tmp_path / "run"
+        assert main(["align", "train", "--steps", "2", "-q", "--out", str(out), *argv]) == 2, argv
+        err = capsys.readouterr().err
+        assert len(error_lines(err)) == 1 and "Traceback" not in err, (argv, err)
+        assert not out.exists(), argv
+    assert main(["align", "train", "--steps", "2", "-q", "--out", "/etc/passwd/x"]) == 2
+    assert "not a directory" in capsys.readouterr().err
+
+
+CAMPAIGN = ("run: {task: cfr, max_evaluated: 2, sequential: true}\n"
+            "cascade: {stage1: {games: [kuhn_poker], iterations: 5}, stage2: {games: [kuhn_poker], iterations: 10},"
+            " heldout: {games: []}}\n")
+
+
+@pytest.mark.parametrize("text, extra, needle", [
+    ("", [], "is empty"),
+    ("# nothing but a comment\n", [], "is empty"),
+    ("cascade: {stage2: {games: [kuhn_poker], iterations: 10}}\n", [], "does not set run.task"),
+    ("run: {task: cfr}\n", [], "does not set cascade.stage2"),
+    (CAMPAIGN + "llm: {backend: openai_compat}\n", [], "needs llm.models[0].base_url"),
+    (CAMPAIGN.replace("iterations: 5", "iterations: many"), [], "cascade.stage1.iterations must be an integer"),
+    (CAMPAIGN, ["--max-evaluated", "-1"], "--max-evaluated must be positive"),
+    (CAMPAIGN + "executor: {kind: cluster}\n", [], "executor.kind must be one of local, ray"),
+    (CAMPAIGN.replace("task: cfr", "task: cfr, seeed: 3"), [], "did you mean 'run.seed'"),
+    (CAMPAIGN, ["--out", "/etc/passwd/x"], "not a directory"),
+])
+def test_evolve_campaign_mistakes_are_one_error_line_and_leave_no_run(tmp_path, capsys, text, extra, needle):
+    """Each used to run the default campaign, exit 0 or end in a traceback."""
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(text)
+    out = tmp_path / "run"
+    argv = ["evolve", "run", str(cfg), "-q", "--unsafe-sandbox"] + (extra if "--out" in extra else ["--out", str(out), *extra])
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert len(error_lines(err)) == 1 and needle in error_lines(err)[0] and "Traceback" not in err, err
+    assert not out.exists()
+
+
+def test_bench_peer_liteefg_without_liteefg_is_one_error_line(monkeypatch, capsys, tmp_path):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "LiteEFG" else real(name, *a))
+    assert main(["bench", "--peer", "liteefg", "--game", "kuhn_poker", "--rounds", "1"]) == 2
+    err = capsys.readouterr().err
+    assert error_lines(err) == ["error: peer 'liteefg' needs LiteEFG: pip install 'gtlearn[bench]'"], err
+    # the default peers without LiteEFG: a note, then OpenSpiel alone, and a complete report
+    pytest.importorskip("pyspiel")
+    out = tmp_path / "bench.md"
+    assert main(["bench", "--game", "kuhn_poker", "--rounds", "1", "--round-budget", "0.05", "--no-reference",
+                 "--out", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert "LiteEFG is not installed" in captured.err and not error_lines(captured.err)
+    report = out.read_text()
+    assert "| kuhn_poker |" in report and "OpenSpiel" in report
+
+
+def test_compiling_reports_progress_with_a_projection(monkeypatch):
+    """A compile the user waits for (3-player Leduc: ~11 s) reports nodes walked and the
+    projected total; here every 512 nodes of Leduc (the CLI shows it as a status line)."""
+    import games.tree_walk
+    from games.tree import compile_game
+
+    monkeypatch.setattr(games.tree_walk, "PROGRESS_EVERY", 512)
+    seen: list[tuple[int, float]] = []
+    tree = compile_game("leduc_poker", use_cache=False, progress=lambda n, projected: seen.append((n, projected)))
+    assert len(seen) >= 5
+    nodes = [n for n, _ in seen]
+    assert nodes == sorted(nodes) and nodes[-1] <= tree.num_nodes
+    assert all(p > 0 for _, p in seen)
+
+
+def test_evolve_on_ray_without_ray_names_the_extra(tmp_path, capsys, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "ray" else real(name, *a))
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(CAMPAIGN + "executor: {kind: ray}\n")
+    assert main(["evolve", "run", str(cfg), "-q", "--unsafe-sandbox", "--out", str(tmp_path / "run")]) == 2
+    assert error_lines(capsys.readouterr().err) == ["error: executor.kind=ray needs Ray: pip install 'gtlearn[distributed]'"]
+    assert not (tmp_path / "run").exists()
+
+
+def test_align_train_failing_before_its_first_checkpoint_leaves_no_run_directory(tmp_path, capsys, monkeypatch):
+    """Whatever slips past the checks and fails before the first checkpoint removes the run
+    directory it created (there is nothing to resume)."""
+    pytest.importorskip("transformers")
+    import alignment.trainers.pipeline as pipeline
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the trainer could not be built")
+
+    monkeypatch.setattr(pipeline, "synthetic_trainer", broken)
+    monkeypatch.setenv("GTLEARN_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "run"
+    assert main(["align", "train", "--steps", "2", "-q", "--pretrain-steps", "5", "--out", str(out)]) == 1
+    assert "internal error: RuntimeError: the trainer could not be built" in capsys.readouterr().err
+    assert not out.exists()

@@ -199,3 +199,52 @@ def test_one_bad_ingredient_is_one_error_line(case, lspo_run, tmp_path_factory, 
     assert "Traceback" not in captured.err + captured.out, argv
     assert not (tmp / "run").exists(), (argv, "left a run directory (or results file) behind")
     assert list(tmp.iterdir()) == [], (argv, "wrote into the directory given as --out")
+
+
+# -- align train: every option checked before the (seconds-long) set-up ---------------------------
+TRAIN_ALGOS = {"nash-mp", "inpo", "apo", "fdpg", "nash-md"}
+NOT_COUNTS = st.one_of(st.integers(max_value=0).map(str), NOT_INTS)
+ALIGN_TRAIN = {
+    "--algo": ({}, words(TRAIN_ALGOS)),
+    "--steps": ({}, counts()),
+    "--rounds": ({}, counts(10**6)),
+    "--lr": ({}, floats_outside(0.0, float("inf"), low_ok=False)),
+    "--beta": ({}, floats_outside(0.0, float("inf"), low_ok=False)),
+    "--batch-size": ({}, counts(1 << 20)),
+    "--grad-accum": ({}, NOT_COUNTS),
+    "--lora": ({}, st.one_of(st.integers(max_value=-1).map(str), st.integers(min_value=(1 << 16) + 1).map(str), NOT_INTS)),
+    "--seed": ({}, seeds(2**32 - 1)),
+    "--pretrain-steps": ({}, st.one_of(st.integers(max_value=-1).map(str), NOT_INTS)),
+    "--eval-every": ({}, NOT_COUNTS),
+    "--save-every": ({}, NOT_COUNTS),
+    "--game": ({}, GAMES),
+    "--param": ({}, st.sampled_from(["max_new_tokens=abc", "max_new_tokens=0", "per_device_train_batch_size=-1",
+                                     "learning_rate=nan", "learning_rate=inf", "learning_rate=0", "bogus=1", "=1", "x",
+                                     "bf16=2", "num_iterations=1.5", "eta=abc"])),
+    "--report-to": ({}, words({"none", "all", "tensorboard", ""}, norm=lambda s: s.strip())),
+    "--dataset": ({}, st.sampled_from(["prompts.jsonl", "", "漢"])),  # needs --model
+    "--preference": ({}, st.sampled_from(["reward:/x", "game:cyclic:3", ""])),  # needs --model
+    "--model": ({"--preference": "reward:/nonexistent", "--dataset": "/nonexistent.jsonl"},
+                st.sampled_from(["/nonexistent/model", "/etc/passwd", "漢"])),
+    "--out": ({}, OUTS),
+    "--resume": ({}, st.none()),
+}
+TRAIN_BASE = {"--steps": "2", "--pretrain-steps": "5", "-q": None}  # valid: tests/test_trainers_cli.py trains such runs
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(bad=st.sampled_from(sorted(ALIGN_TRAIN)), data=st.data())
+def test_align_train_one_bad_ingredient_is_one_error_line(bad, data, tmp_path_factory, capsys):
+    pytest.importorskip("transformers")
+    extra, values = ALIGN_TRAIN[bad]
+    value = data.draw(values)
+    tmp = tmp_path_factory.mktemp("fuzztrain")
+    argv = build(("align", "train"), {**TRAIN_BASE, **extra}, bad, value, tmp, {})
+    status = main(argv)
+    captured = capsys.readouterr()
+    CASES_RUN.append(argv)
+    errors = [line for line in captured.err.splitlines() if line.startswith("error:")]
+    assert status == 2, (argv, captured.err[-2000:])
+    assert len(errors) == 1, (argv, captured.err[-2000:])
+    assert "Traceback" not in captured.err + captured.out, argv
+    assert not (tmp / "run").exists(), (argv, "left a run directory behind")

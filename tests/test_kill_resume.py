@@ -1,9 +1,12 @@
 """Kill -9 in the middle of a long-running verb, then ``--resume``: the finished run equals an
-uninterrupted one (bit-identical metrics except wall time, identical policies)."""
+uninterrupted one (bit-identical metrics except wall time, identical policies; for ``evolve run``
+the same programs, evaluations, cells and champions, each candidate evaluated exactly once)."""
 
 from __future__ import annotations
 
 import json
+import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -11,6 +14,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 GTLEARN = [sys.executable, "-m", "gtlearn.cli"]
 
@@ -75,3 +79,112 @@ def test_psro(tmp_path):
     assert metrics(tmp_path / "killed" / "metrics.jsonl") == metrics(tmp_path / "straight" / "metrics.jsonl")
     same_npz(tmp_path / "killed" / "policy.npz", tmp_path / "straight" / "policy.npz")
 
+
+
+# -- evolve run ------------------------------------------------------------------------------
+# The default (offline, seeded) mutation backend; run.sequential makes the campaign a
+# deterministic function of the config, so a resumed campaign must equal an uninterrupted one.
+CAMPAIGN = {
+    "run": {"seed": 0, "task": "cfr", "max_evaluated": 6, "sequential": True},
+    "cascade": {"stage1": {"games": ["kuhn_poker"], "iterations": 20},
+                "stage2": {"games": ["kuhn_poker"], "iterations": 60, "checkpoints": [10]},
+                "heldout": {"games": []}},
+    "search": {"islands": 2, "migration_interval": 3, "stagnation": 4},
+    "executor": {"slots": 1, "backlog": 1},
+    "llm": {"proposers": 1},
+    "sandbox": {"unsafe": True, "wall_s": 20, "cpu_s": 20},  # not a sandbox test: any profile this host has
+}
+
+
+def evaluated(db: Path) -> int:
+    """Candidates with a finished evaluation, read without disturbing the writer."""
+    import sqlite3
+
+    if not db.exists():
+        return 0
+    try:
+        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1)
+        try:
+            return conn.execute("SELECT COUNT(*) FROM programs WHERE state IN ('evaluated','failed','timeout')").fetchone()[0]
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return 0
+
+
+def campaign_content(db: Path) -> dict:
+    """What the campaign computed (programs, evaluations, MAP-Elites cells, champions; no timings),
+    after checking that nothing is left in flight and each program reached its final state once."""
+    import sqlite3
+
+    from evolve.replaying import snapshot
+
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        assert conn.execute("SELECT COUNT(*) FROM llm_calls WHERE status='pending'").fetchone()[0] == 0
+        states = dict(conn.execute("SELECT id, state FROM programs"))
+        assert not [p for p, s in states.items() if s in ("proposed", "queued", "evaluating")], states
+        for pid in states:
+            final = conn.execute("SELECT COUNT(*) FROM events WHERE program_id=? AND kind='state' AND json_extract(details_json,"
+                                 "'$.to') IN ('evaluated','failed','timeout','rejected_patch','rejected_static','duplicate')",
+                                 (pid,)).fetchone()[0]
+            assert final == 1, (pid, states[pid], final)  # nothing done twice, nothing lost
+    finally:
+        conn.close()
+    snap = snapshot(db)
+    return {key: snap[key] for key in ("programs", "evaluations", "cells", "champions")}
+
+
+@pytest.fixture(scope="module")
+def evolve_straight(tmp_path_factory) -> tuple[Path, dict]:
+    """The campaign file and what an uninterrupted `gtlearn evolve run` of it computes."""
+    import yaml
+
+    root = tmp_path_factory.mktemp("evolve")
+    cfg = root / "campaign.yaml"
+    cfg.write_text(yaml.safe_dump(CAMPAIGN))
+    gtlearn(["evolve", "run", str(cfg), "--out", str(root / "straight"), "-q"])
+    content = campaign_content(root / "straight" / "campaign.db")
+    assert len(content["programs"]) >= CAMPAIGN["run"]["max_evaluated"]
+    return cfg, content
+
+
+def stop_campaign(args: list[str], db: Path, sig: int, after: int = 2) -> subprocess.CompletedProcess:
+    """Start `gtlearn evolve ...` in its own process group and send ``sig`` to the whole group
+    (the controller and its sandboxed evaluators, as a terminal's Ctrl-C or a `kill -9 -PGID`
+    would) once ``after`` candidates are evaluated."""
+    proc = subprocess.Popen(GTLEARN + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    deadline = time.time() + 300
+    while evaluated(db) < after and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    assert proc.poll() is None, "the campaign finished before it could be stopped: make it longer"
+    os.killpg(proc.pid, sig)
+    out, err = proc.communicate(timeout=120)
+    return subprocess.CompletedProcess(args, proc.returncode, out, err)
+
+
+def test_evolve_run_kill_9_then_resume_equals_straight(tmp_path, evolve_straight):
+    """`evolve run` killed after 2 evaluations, `evolve resume` killed after 4, `evolve resume`."""
+    cfg, straight = evolve_straight
+    run = tmp_path / "killed"
+    for after, args in ((2, ["evolve", "run", str(cfg), "--out", str(run), "-q"]), (4, ["evolve", "resume", str(run), "-q"])):
+        res = stop_campaign(args, run / "campaign.db", signal.SIGKILL, after=after)
+        assert res.returncode == -signal.SIGKILL
+        assert evaluated(run / "campaign.db") < CAMPAIGN["run"]["max_evaluated"]  # killed mid-campaign
+    gtlearn(["evolve", "resume", str(run), "-q"])
+    assert campaign_content(run / "campaign.db") == straight
+
+
+def test_evolve_run_ctrl_c_prints_a_resume_command_that_finishes_it(tmp_path, evolve_straight):
+    cfg, straight = evolve_straight
+    run = tmp_path / "interrupted"
+    args = ["evolve", "run", str(cfg), "--out", str(run), "-q"]
+    res = stop_campaign(args, run / "campaign.db", signal.SIGINT)
+    assert res.returncode == 130, res.stderr[-3000:]
+    lines = res.stderr.strip().splitlines()
+    assert "interrupted" in lines and "Traceback" not in res.stderr, res.stderr[-3000:]
+    hint = shlex.split(next(line for line in lines if line.startswith("resume with: "))[len("resume with: "):])
+    assert hint == ["gtlearn", *args, "--resume"]
+    gtlearn(hint[1:])  # `evolve run ... --resume` continues the campaign in --out
+    assert campaign_content(run / "campaign.db") == straight

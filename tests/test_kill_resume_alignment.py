@@ -123,12 +123,43 @@ def test_werewolf_train_killed_twice_then_resumed_equals_straight(tmp_path):
     train_kill_resume(tmp_path, args, [(1, "emb_werewolf.npy"), (3, "selfplay.jsonl")])
 
 
+# The offline synthetic task, short: 8 optimizer steps, a checkpoint every 2 (HF Trainer's own).
+ALIGN_TRAIN = ["align", "train", "--algo", "nash-md", "--steps", "8", "--eval-every", "2", "--save-every", "2",
+               "--batch-size", "4", "-q", "-p", "max_new_tokens=3", "--pretrain-steps", "50"]
+
+
+@pytest.mark.parametrize("algo, kill_points", [
+    ("nash-md", ["config.json", "trainer/checkpoint-4"]),
+    pytest.param("inpo", ["config.json", "trainer/round-1/checkpoint-2"], marks=pytest.mark.slow),
+])
+def test_align_train_kill_then_resume_equals_straight(tmp_path, algo, kill_points):
+    """kill -9 before the first checkpoint (the run starts over), then again while a checkpoint
+    is being written (resume skips the partial one), then ``--resume`` to the end: the metrics
+    (but wall time) and the final model's weights are bit-identical to an uninterrupted run
+    (CPU, same seed)."""
+    pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    args = ALIGN_TRAIN[:3] + [algo] + ALIGN_TRAIN[4:] + (["--rounds", "2"] if algo == "inpo" else [])
+    straight, killed = tmp_path / "straight", tmp_path / "killed"
+    gtlearn(args + ["--out", str(straight)])
+    for n, point in enumerate(kill_points):
+        res = start(args + ["--out", str(killed)] + (["--resume"] if n else []), (killed / point).exists)
+        assert res.returncode == -signal.SIGKILL
+        assert not (killed / "model").exists()  # it really stopped mid-run
+    gtlearn(args + ["--out", str(killed), "--resume"])
+    assert metrics(killed / "metrics.jsonl") == metrics(straight / "metrics.jsonl")
+    assert len(metrics(straight / "metrics.jsonl")) == 5  # steps 0, 2, 4, 6, 8
+    assert (killed / "model" / "model.safetensors").read_bytes() == (straight / "model" / "model.safetensors").read_bytes()
+
+
 @pytest.mark.parametrize("args, ready", [
     (["align", "tabular", "--game", "random:6,contexts=3", "--mode", "sampled", "-n", "1000000", "-q"],
      lambda out: lines(out / "metrics.jsonl") >= 50),
     (["werewolf", "train", "--preset", "ci", "-n", "2", "--games", "6", "--traversals", "100000"],
      lambda out: (out / "iter_1" / "emb_werewolf.npy").exists()),
-], ids=["align-tabular", "werewolf-train"])
+    ([*ALIGN_TRAIN[:4], "--steps", "100000", *ALIGN_TRAIN[6:]],
+     lambda out: (out / "trainer" / "checkpoint-2").exists()),
+], ids=["align-tabular", "werewolf-train", "align-train"])
 def test_ctrl_c_exits_130_and_says_how_to_resume(tmp_path, args, ready):
     out = tmp_path / "run"
     res = start(args + ["--out", str(out)], lambda: ready(out), sig=signal.SIGINT)

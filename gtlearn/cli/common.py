@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import tempfile
 import time
 from pathlib import Path
 
@@ -62,6 +63,13 @@ def check_writable(directory: Path) -> Path:
         raise GtlearnError(f"cannot write to {directory}: {probe} is not a directory")
     if not os.access(probe, os.W_OK | os.X_OK):
         raise GtlearnError(f"cannot write to {directory}: {probe} is not writable")
+    # os.access trusts the mode bits; /proc, /sys and read-only mounts refuse the file itself
+    try:
+        fd, name = tempfile.mkstemp(dir=probe, prefix=".gtlearn-probe-")
+        os.close(fd)
+        os.unlink(name)
+    except OSError as exc:
+        raise GtlearnError(f"cannot write to {directory}: {exc.strerror or exc} in {probe}") from None
     return directory
 
 

@@ -31,13 +31,19 @@ from gtlearn.core.errors import GtlearnError
 _resume: dict[str, str] = {}
 
 
-def resumable(out: str | Path) -> None:
-    """Called by a verb once its run directory exists: Ctrl-C from now on prints how to resume."""
+def resumable(out: str | Path, marker: str | None = None) -> None:
+    """Called by a verb once its run directory exists: Ctrl-C from now on prints how to resume.
+    With ``marker`` (a file inside ``out``), only once that file exists: before, the run has not
+    started and the same command starts it again."""
     _resume["out"] = str(out)
+    _resume["marker"] = marker
 
 
 def resume_command(argv: list[str], out: str) -> str:
-    """``gtlearn ARGV`` with ``--out OUT --resume`` (and without ``--overwrite``)."""
+    """``gtlearn ARGV`` with ``--out OUT --resume`` (and without ``--overwrite``); ``evolve
+    resume`` is its own resume command."""
+    if argv[:2] == ["evolve", "resume"]:
+        return "gtlearn " + shlex.join(argv)
     args = [a for a in argv if a != "--overwrite"]
     if "--out" not in args and "-o" not in args and not any(a.startswith("--out=") for a in args):
         args += ["--out", out]
@@ -104,7 +110,11 @@ def _internal_error(exc: BaseException) -> int:
 def _interrupted(argv: list[str]) -> int:
     typer.secho("interrupted", err=True)
     if "out" in _resume:
-        typer.secho(f"resume with: {resume_command(argv, _resume['out'])}", err=True)
+        marker = _resume.get("marker")
+        if marker and not (Path(_resume["out"]) / marker).exists():
+            typer.secho("the run had not started; run the same command again", err=True)
+        else:
+            typer.secho(f"resume with: {resume_command(argv, _resume['out'])}", err=True)
     return 130
 
 

@@ -26,24 +26,94 @@ def run(
     seed: Optional[int] = typer.Option(None, "--seed", help="Override run.seed."),
     max_evaluated: Optional[int] = typer.Option(None, "--max-evaluated", help="Override run.max_evaluated."),
     slots: Optional[int] = typer.Option(None, "--slots", help="Override executor.slots."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the campaign in --out if it holds one (else start it)."),
+    unsafe_sandbox: bool = typer.Option(False, "--unsafe-sandbox",
+                                        help="Run candidates under a weak sandbox profile when no strong one works here."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No per-candidate lines."),
 ) -> None:
     """Start a campaign; prints one line per evaluated candidate, then the score table."""
-    from evolve import config as cfgmod
-    from evolve.controller import run_campaign
-    from gtlearn.cli.common import default_out
+    from evolve.controller import DB_NAME, Controller
+    from gtlearn.cli.common import check_resume_flags, check_writable, default_out
+    from gtlearn.cli.errors import resumable
 
-    raw = cfgmod.load(config)
-    if seed is not None:
-        raw["run"]["seed"] = seed
-    if max_evaluated is not None:
-        raw["run"]["max_evaluated"] = max_evaluated
-    if slots is not None:
-        raw["executor"]["slots"] = slots
-    cfg = cfgmod.validate(raw)
-    out = out or default_out("evolve", Path(config).stem)
-    c = run_campaign(cfg, out, echo=None if quiet else _echo)
+    cfg = _campaign_config(config, seed, max_evaluated, slots, unsafe_sandbox)
+    check_resume_flags(resume, False, out)
+    out = check_writable(out or default_out("evolve", Path(config).stem))
+    echo = None if quiet else _echo
+    resumed = _holds_run(out / DB_NAME) and resume  # read first: an unreadable file is one line, not a traceback
+    if resumed:
+        _same_config(out / DB_NAME, cfg, config)
+    c = Controller(out, cfg, resume=resumed, echo=echo, unsafe=unsafe_sandbox)
+    resumable(out)
+    _drive(c, resumed)
     _finish(c, out)
+
+
+def _campaign_config(config: Path, seed, max_evaluated, slots, unsafe: bool) -> dict:
+    """The campaign file with the command line's overrides, validated as a whole."""
+    from evolve import config as cfgmod
+    from gtlearn.cli.common import positive
+
+    if seed is not None:
+        positive("seed", seed, allow_zero=True, maximum=2**32 - 1)
+    if max_evaluated is not None:
+        positive("max-evaluated", max_evaluated)
+    if slots is not None:
+        positive("slots", slots, maximum=4096)
+    raw = cfgmod.load(config)
+    overrides = {("run", "seed"): seed, ("run", "max_evaluated"): max_evaluated, ("executor", "slots"): slots}
+    for (section, key), value in overrides.items():
+        if value is not None:
+            raw[section][key] = value
+    raw["sandbox"]["unsafe"] = bool(unsafe or raw["sandbox"]["unsafe"])
+    return cfgmod.validate(raw)
+
+
+def _holds_run(db: Path) -> bool:
+    """Whether ``db`` holds a campaign; a file that is not a campaign database is the user's to
+    move away (one line saying so, not a traceback)."""
+    import sqlite3
+
+    from evolve.controller import holds_run
+    from gtlearn.core.errors import GtlearnError
+
+    try:
+        return holds_run(db)
+    except (sqlite3.DatabaseError, GtlearnError) as exc:
+        raise GtlearnError(f"{db} is not a readable campaign database ({exc}); move it away or choose another --out") from None
+
+
+def _same_config(db: Path, cfg: dict, config: Path) -> None:
+    """`run --resume` continues only the campaign its config describes; a changed config is
+    `evolve resume --force-config`'s decision."""
+    import sqlite3
+
+    from evolve import config as cfgmod
+    from gtlearn.core.errors import GtlearnError
+
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        stored = conn.execute("SELECT config_sha FROM runs LIMIT 1").fetchone()[0]
+    finally:
+        conn.close()
+    if stored != cfgmod.sha(cfg):
+        raise GtlearnError(f"{db.parent} holds a campaign with another config than {config}; continue it with "
+                           f"`gtlearn evolve resume {db.parent}` (add --config {config} --force-config to switch) "
+                           "or choose another --out")
+
+
+def _check_program_id(program_id: int) -> None:
+    """Program ids are positive SQLite integers (a larger one would not even reach the query)."""
+    from gtlearn.core.errors import GtlearnError
+
+    if not 0 < program_id < 2**63:
+        raise GtlearnError(f"no program {program_id}: program ids are positive integers (see `gtlearn evolve status`)")
+
+
+def _drive(c, resume: bool) -> None:
+    import asyncio
+
+    asyncio.run(c.run_async(resume=resume))
 
 
 @app.command("resume")
@@ -52,14 +122,29 @@ def resume(
     config: Optional[Path] = typer.Option(None, "--config", help="Check (or with --force-config, replace) the config."),
     force_config: bool = typer.Option(False, "--force-config", help="Continue although the config changed."),
     hard_stop: bool = typer.Option(False, "--hard-stop", help="At a budget cap, abort instead of draining the queue."),
+    unsafe_sandbox: bool = typer.Option(False, "--unsafe-sandbox",
+                                        help="Run candidates under a weak sandbox profile when no strong one works here."),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", hidden=True, help="The run directory again (accepted for symmetry)."),
+    _resume: bool = typer.Option(False, "--resume", hidden=True, help="Accepted for symmetry with `evolve run --resume`."),
 ) -> None:
     """Continue a campaign after a crash or a stop: nothing finished is lost, nothing is evaluated twice."""
     from evolve import config as cfgmod
-    from evolve.controller import resume_campaign
+    from evolve.controller import DB_NAME, Controller
+    from gtlearn.cli.errors import resumable
+    from gtlearn.core.errors import GtlearnError
 
+    if out is not None and out.resolve() != run_dir.resolve():
+        raise GtlearnError(f"--out {out} is not the run directory {run_dir}")
+    if (run_dir / DB_NAME).exists():
+        _holds_run(run_dir / DB_NAME)  # a file that is not a campaign database: one line saying what to do
     cfg = cfgmod.load(config) if config else None
-    c = resume_campaign(run_dir, cfg, force_config=force_config, echo=None if quiet else _echo, hard_stop=hard_stop)
+    if cfg is not None and unsafe_sandbox:
+        cfg["sandbox"]["unsafe"] = True
+    c = Controller(run_dir, cfg, resume=True, force_config=force_config, echo=None if quiet else _echo,
+                   hard_stop=hard_stop, unsafe=unsafe_sandbox)
+    resumable(run_dir)
+    _drive(c, True)
     _finish(c, run_dir)
 
 
@@ -129,6 +214,7 @@ def lineage(run_dir: Path = typer.Argument(...), program_id: int = typer.Argumen
     from evolve.report import lineage as lin
     from evolve.report import open_db
 
+    _check_program_id(program_id)
     for step in lin(open_db(run_dir), program_id):
         f = "-" if step["public_fitness"] is None else f"{step['public_fitness']:+.4f}"
         d = "" if step["fitness_change"] is None else f" ({step['fitness_change']:+.4f})"
@@ -144,8 +230,9 @@ def replay(
 ) -> None:
     """Re-run a campaign from its recorded LLM answers (strict) and compare programs and scores."""
     from evolve.replaying import replay_run
+    from gtlearn.cli.common import check_writable
 
-    out = out or Path(str(run_dir).rstrip("/") + "-replay")
+    out = check_writable(out or Path(str(run_dir).rstrip("/") + "-replay"))
     res = replay_run(run_dir, out, echo=_echo)
     typer.echo(json.dumps(res, indent=2))
     if not res["identical"]:
@@ -159,11 +246,26 @@ def distill(
     tol: float = typer.Option(0.05, "--tol", help="Keep an ablation if private fitness drops by at most this much."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Where to write distilled.py and distill.md (default RUN_DIR)."),
     max_evals: Optional[int] = typer.Option(None, "--max-evals", help="Stop after this many ablation evaluations."),
+    unsafe_sandbox: bool = typer.Option(False, "--unsafe-sandbox",
+                                        help="Run the ablations under a weak sandbox profile when no strong one works here."),
 ) -> None:
     """Greedy ablation to a minimal core, re-scored on training and held-out games."""
-    from evolve.distill import distill_program
+    import math
 
-    res = distill_program(run_dir, program_id, tol=tol, out=out or run_dir, echo=_echo, max_evals=max_evals)
+    from evolve.distill import distill_program
+    from gtlearn.cli.common import check_writable, positive
+    from gtlearn.core.errors import GtlearnError
+
+    if max_evals is not None:
+        positive("max-evals", max_evals)
+    if program_id is not None:
+        _check_program_id(program_id)
+    if out is not None:
+        check_writable(out)
+    if not (math.isfinite(tol) and tol >= 0):
+        raise GtlearnError(f"--tol must be a finite number >= 0, got {tol}")
+    res = distill_program(run_dir, program_id, tol=tol, out=out or run_dir, echo=_echo, max_evals=max_evals,
+                          unsafe=unsafe_sandbox)
     typer.echo(res["table"])
     typer.echo(f"minimal program: {res['path']}")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import tempfile
 import time
 from pathlib import Path
 from typing import Callable
@@ -21,6 +22,12 @@ def check_out(out: Path) -> Path:
         out.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise GtlearnError(f"cannot create {out.parent}: {exc.strerror or exc}") from exc
+    try:  # the folder exists, but may refuse files (/proc, read-only mounts)
+        fd, probe = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".probe")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise GtlearnError(f"cannot write to {out.parent}: {exc.strerror or exc}") from None
     return out
 
 
