@@ -12,10 +12,9 @@ from __future__ import annotations
 import string
 from pathlib import Path
 
+from _cli_helpers import assert_one_error_line
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from gtlearn.cli import main
 
 COUNTS = st.one_of(
     st.integers(max_value=0).map(str),
@@ -113,12 +112,6 @@ CASES_RUN: list[list[str]] = []  # counted in the session summary (tests/conftes
 def test_one_bad_ingredient_is_one_error_line(case, tmp_path_factory, capsys):
     tmp = tmp_path_factory.mktemp("fuzz")
     argv = build(*case, tmp)
-    status = main(argv)
-    captured = capsys.readouterr()
-    CASES_RUN.append(argv)
-    errors = [line for line in captured.err.splitlines() if line.startswith("error:")]
-    assert status == 2, (argv, captured.err[-2000:])
-    assert len(errors) == 1, (argv, captured.err[-2000:])
-    assert "Traceback" not in captured.err + captured.out, argv
+    assert_one_error_line(argv, CASES_RUN, capsys)
     assert not (tmp / "run").exists(), (argv, "left a run directory behind")
 

@@ -16,6 +16,7 @@ import string
 from pathlib import Path
 
 import pytest
+from _cli_helpers import assert_one_error_line  # noqa: E402
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -190,13 +191,7 @@ CASES_RUN: list[list[str]] = []  # counted in the session summary (tests/conftes
 def test_one_bad_ingredient_is_one_error_line(case, lspo_run, tmp_path_factory, capsys):
     tmp = tmp_path_factory.mktemp("fuzz")
     argv = build(*case, tmp, lspo_run)
-    status = main(argv)
-    captured = capsys.readouterr()
-    CASES_RUN.append(argv)
-    errors = [line for line in captured.err.splitlines() if line.startswith("error:")]
-    assert status == 2, (argv, captured.err[-2000:])
-    assert len(errors) == 1, (argv, captured.err[-2000:])
-    assert "Traceback" not in captured.err + captured.out, argv
+    assert_one_error_line(argv, CASES_RUN, capsys)
     assert not (tmp / "run").exists(), (argv, "left a run directory (or results file) behind")
     assert list(tmp.iterdir()) == [], (argv, "wrote into the directory given as --out")
 
@@ -240,11 +235,5 @@ def test_align_train_one_bad_ingredient_is_one_error_line(bad, data, tmp_path_fa
     value = data.draw(values)
     tmp = tmp_path_factory.mktemp("fuzztrain")
     argv = build(("align", "train"), {**TRAIN_BASE, **extra}, bad, value, tmp, {})
-    status = main(argv)
-    captured = capsys.readouterr()
-    CASES_RUN.append(argv)
-    errors = [line for line in captured.err.splitlines() if line.startswith("error:")]
-    assert status == 2, (argv, captured.err[-2000:])
-    assert len(errors) == 1, (argv, captured.err[-2000:])
-    assert "Traceback" not in captured.err + captured.out, argv
+    assert_one_error_line(argv, CASES_RUN, capsys)
     assert not (tmp / "run").exists(), (argv, "left a run directory behind")

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from _cli_helpers import assert_one_error_line  # noqa: E402
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -296,13 +297,7 @@ def test_every_evolve_verb_answers_bad_input_with_one_error_line(case, places, c
     argv = ["evolve", verb, *(str(places.get(a, a)) for a in args)]
     if ingredient == "id" and args[1].startswith("-"):
         argv.insert(-1, "--")  # a negative id is a value, not an option
-    status = main(argv)
-    captured = capsys.readouterr()
-    CASES_RUN.append(argv)
-    errors = [line for line in captured.err.splitlines() if line.startswith("error:")]
-    assert status == 2, (argv, captured.err[-2000:])
-    assert len(errors) == 1, (argv, captured.err[-2000:])
-    assert "Traceback" not in captured.err + captured.out, argv
+    assert_one_error_line(argv, CASES_RUN, capsys)
     assert _files(root) == before, (argv, "created or removed files")
 
 

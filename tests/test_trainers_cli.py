@@ -12,17 +12,7 @@ pytest.importorskip("transformers")
 
 from gtlearn.cli import main  # noqa: E402
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """The tiny models' matmuls gain nothing from intra-op threads, whose synchronization is
-    costly on a loaded machine (docs/trainers.md, Running)."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_align_train_synthetic_run_and_resume(tmp_path, capsys):
