@@ -30,7 +30,7 @@ from games.openspiel import load_game
 from games.tree import compile_game
 from solvers.best_response import exploitability
 from solvers.deep_cfr import DeepCFRConfig
-from solvers.deep_cfr.solver import DeepCFRSolver
+from solvers.deep_cfr.solver import DeepCFRSolver, infoset_tensors
 
 RESULTS = Path(__file__).resolve().parent / "results"
 BUDGETS = {
@@ -41,23 +41,6 @@ BUDGETS = {
                         learning_rate=1e-3, batch_size_advantage=512, batch_size_strategy=1024, memory_capacity=400_000,
                         advantage_train_steps=120, policy_train_steps=1500),
 }
-
-
-def tree_inputs(game, tree) -> np.ndarray:
-    """The information state tensor of every infoset of ``tree``."""
-    index = tree.infoset_index()
-    x = np.zeros((tree.num_infosets, len(game.new_initial_state().information_state_tensor(0))), dtype=np.float32)
-    stack = [game.new_initial_state()]
-    while stack:
-        state = stack.pop()
-        if state.is_terminal():
-            continue
-        if not state.is_chance_node():
-            q = state.current_player()
-            x[index[state.information_state_string(q)]] = state.information_state_tensor(q)
-        acts = [a for a, _ in state.chance_outcomes()] if state.is_chance_node() else state.legal_actions()
-        stack.extend(state.child(a) for a in acts)
-    return x
 
 
 def on_tree(tree, probs: np.ndarray) -> np.ndarray:
@@ -92,7 +75,7 @@ def run_openspiel(game_string: str, tree, budget: dict, seed: int) -> dict:
     solver.solve()
     wall, cpu = time.perf_counter() - w, time.process_time() - c
     with torch.no_grad():
-        probs = solver._policy_network(torch.from_numpy(tree_inputs(game, tree))).numpy()
+        probs = solver._policy_network(torch.from_numpy(infoset_tensors(game, tree))).numpy()
     return {"exploitability": exploitability(tree, on_tree(tree, probs)), "wall_s": wall, "cpu_s": cpu}
 
 

@@ -24,7 +24,6 @@ last advantage-network loss (``gap_name = "advantage_loss"``, not an exploitabil
 
 from __future__ import annotations
 
-import json
 import random
 from dataclasses import asdict
 
@@ -40,7 +39,7 @@ from solvers.deep_cfr.buffers import ReservoirBuffer
 from solvers.deep_cfr.config import DeepCFRConfig
 from solvers.deep_cfr.nets import MLP, load_weights, weights
 from solvers.deep_cfr.traversal import NetPolicy, traverse
-from solvers.mccfr.solver import traversal_seed
+from solvers.mccfr.solver import check_checkpoint_config, checkpoint_fields, traversal_seed
 
 RESERVOIR, INIT, TRAIN, POLICY = 1 << 20, 2 << 20, 3 << 20, 4 << 20  # stream ids mixed into the seeds
 
@@ -60,6 +59,24 @@ def run_traversals(game, nets, num_actions: int, seed: int, iteration: int, play
 def _stack(rows: list, i: int) -> np.ndarray:
     return np.stack([r[i] for r in rows]) if rows else np.zeros((0, 0), np.float32)
 
+
+
+def infoset_tensors(game, tree: GameTree) -> np.ndarray:
+    """The information-state tensor of every infoset of ``tree``, in the tree's infoset order
+    (one walk of the game)."""
+    index = tree.infoset_index()
+    x = np.zeros((tree.num_infosets, len(game.new_initial_state().information_state_tensor(0))), dtype=np.float32)
+    stack = [game.new_initial_state()]
+    while stack:
+        state = stack.pop()
+        if state.is_terminal():
+            continue
+        if not state.is_chance_node():
+            q = state.current_player()
+            x[index[state.information_state_string(q)]] = state.information_state_tensor(q)
+        acts = [a for a, _ in state.chance_outcomes()] if state.is_chance_node() else state.legal_actions()
+        stack.extend(state.child(a) for a in acts)
+    return x
 
 class DeepCFRSolver:
     """Deep CFR over pyspiel states (see the module docstring)."""
@@ -151,19 +168,7 @@ class DeepCFRSolver:
     def _tree_states(self) -> np.ndarray:
         """The info-state tensor of every tree infoset (one walk of the game, done once)."""
         if self._tree_inputs is None:
-            index = self.tree.infoset_index()
-            x = np.zeros((self.tree.num_infosets, self.input_size), dtype=np.float32)
-            stack = [self.game.new_initial_state()]
-            while stack:
-                state = stack.pop()
-                if state.is_terminal():
-                    continue
-                if not state.is_chance_node():
-                    q = state.current_player()
-                    x[index[state.information_state_string(q)]] = state.information_state_tensor(q)
-                acts = [a for a, _ in state.chance_outcomes()] if state.is_chance_node() else state.legal_actions()
-                stack.extend(state.child(a) for a in acts)
-            self._tree_inputs = x
+            self._tree_inputs = infoset_tensors(self.game, self.tree)
         return self._tree_inputs
 
     def _on_tree(self, scores: np.ndarray, regret_matching: bool) -> np.ndarray:
@@ -223,16 +228,11 @@ class DeepCFRSolver:
             out.update(buf.state_dict(f"adv_buffer/{p}"))
         out.update(self.strategy_buffer.state_dict("strategy_buffer"))
         out["losses"] = self.losses.copy()
-        out["iteration"] = np.array(self.iteration)
-        out["rng"] = np.array(json.dumps({"kind": "counter", "seed": self.config.seed, "iteration": self.iteration}))
-        out["config"] = np.array(json.dumps(asdict(self.config), sort_keys=True))
+        out.update(checkpoint_fields(self.config, self.iteration))
         return out
 
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
-        saved = json.loads(str(state["config"]))
-        mine = asdict(self.config)
-        if {k: v for k, v in saved.items() if k != "workers"} != {k: v for k, v in mine.items() if k != "workers"}:
-            raise GtlearnError(f"checkpoint was made with Deep CFR config {saved}, this solver has {mine}")
+        check_checkpoint_config(state, self.config, "Deep CFR")
         for p, net in enumerate(self.adv_nets):
             load_weights(net, state, f"adv/{p}")
             self.adv_buffers[p].load_state_dict(state, f"adv_buffer/{p}")

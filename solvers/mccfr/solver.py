@@ -70,6 +70,23 @@ def traversal_seed(seed: int, iteration: int, player: int, k: int) -> int:
     return int(np.random.SeedSequence([seed, iteration, player, k]).generate_state(2, np.uint64)[0])
 
 
+def checkpoint_fields(config, iteration: int) -> dict[str, np.ndarray]:
+    """The checkpoint fields every sampled solver shares: the iteration, its generators' state
+    (they are counter-based, so after iteration t it is (seed, t)) and its config."""
+    return {"iteration": np.array(iteration),
+            "rng": np.array(json.dumps({"kind": "counter", "seed": config.seed, "iteration": iteration})),
+            "config": np.array(json.dumps(asdict(config), sort_keys=True))}
+
+
+def check_checkpoint_config(state, config, what: str) -> None:
+    """Refuse a checkpoint made with another config; the worker count may differ (the results do
+    not depend on it)."""
+    saved = json.loads(str(state["config"]))
+    mine = asdict(config)
+    if {k: v for k, v in saved.items() if k != "workers"} != {k: v for k, v in mine.items() if k != "workers"}:
+        raise GtlearnError(f"checkpoint was made with {what} config {saved}, this solver has {mine}")
+
+
 def run_traversals(game, table: InfosetTable, config: MCCFRConfig, iteration: int, player: int,
                    ks) -> list[list]:
     """The update records of traversals ``ks`` of ``player`` at ``iteration`` (read-only on
@@ -193,18 +210,10 @@ class MCCFRSolver:
 
     # -- checkpoints -------------------------------------------------------------------------
     def state_dict(self) -> dict[str, np.ndarray]:
-        out = self.table.state_dict("table/")
-        out["iteration"] = np.array(self.iteration)
-        # The generators are counter-based: their state after iteration t is (seed, t).
-        out["rng"] = np.array(json.dumps({"kind": "counter", "seed": self.config.seed, "iteration": self.iteration}))
-        out["config"] = np.array(json.dumps(asdict(self.config), sort_keys=True))
-        return out
+        return {**self.table.state_dict("table/"), **checkpoint_fields(self.config, self.iteration)}
 
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
-        saved = json.loads(str(state["config"]))
-        mine = asdict(self.config)
-        if {k: v for k, v in saved.items() if k != "workers"} != {k: v for k, v in mine.items() if k != "workers"}:
-            raise GtlearnError(f"checkpoint was made with MCCFR config {saved}, this solver has {mine}")
+        check_checkpoint_config(state, self.config, "MCCFR")
         self.table = InfosetTable.from_state_dict(state, "table/")
         self.iteration = int(state["iteration"])
         self._tree_rows = array("q")
