@@ -2,6 +2,7 @@
 the streaming compiler keeps its size guard and memory promises."""
 
 import dataclasses
+import itertools
 
 import numpy as np
 import pytest
@@ -138,6 +139,10 @@ def test_size_guard_watches_the_walks_memory(monkeypatch):
     monkeypatch.setattr(walk_mod, "PROJECTION_AFTER_S", 0.0)
     monkeypatch.setattr(walk_mod, "PROGRESS_EVERY", 4096)
     monkeypatch.setattr(tree_mod, "available_memory", lambda: 2**20)
+    # The process's resident size need not grow in a long test session (the allocator reuses
+    # pages earlier tests freed), so the measurement is simulated: 1 MiB more at every reading.
+    readings = itertools.count(0, 2**20)
+    monkeypatch.setattr(walk_mod, "_rss", lambda: next(readings))
     with pytest.raises(GameTooLargeError, match=r"GiB to compile at the [\d,]+ B/node measured so far"):
         compile_game("liars_dice", use_cache=False, max_nodes=10**8)
 
