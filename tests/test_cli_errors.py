@@ -256,3 +256,17 @@ def test_align_train_failing_before_its_first_checkpoint_leaves_no_run_directory
     assert main(["align", "train", "--steps", "2", "-q", "--pretrain-steps", "5", "--out", str(out)]) == 1
     assert "internal error: RuntimeError: the trainer could not be built" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_deep_cfr_without_torch_names_the_extra_before_any_work(monkeypatch, capsys, tmp_path):
+    """Found on a fresh `pip install -e ".[fast]"`: `--algo deep-cfr` was an internal error."""
+    import importlib.util
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a, **k: None if name == "torch" else find_spec(name, *a, **k))
+    out = tmp_path / "run"
+    assert main(["solve", "kuhn_poker", "--algo", "deep-cfr", "-n", "2", "-q", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "gtlearn[neural]" in errors[0], err
+    assert "Traceback" not in err and not out.exists()

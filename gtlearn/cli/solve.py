@@ -40,13 +40,16 @@ def solve(
 
     from games.openspiel import resolve_game_string
     from gtlearn.core.backend import get_xp
-    from solvers.cfr.factory import is_sampled
+    from solvers.cfr.factory import is_sampled, require_torch
 
     positive("iterations", iterations)
     positive("eval-every", eval_every)
     positive("workers", workers, allow_zero=True, maximum=100_000)
     get_xp(device)  # fail fast with one line when CUDA / CuPy is missing
-    _set_threads(threads, torch_too=rule is None and algo.strip().lower() in ("deep-cfr", "deepcfr"))
+    deep = rule is None and algo.strip().lower() in ("deep-cfr", "deepcfr")
+    if deep:
+        require_torch()  # before any work, not after the tree is compiled
+    _set_threads(threads, torch_too=deep)
     np.random.seed(seed)
     game_string = resolve_game_string(game)
     params = parse_params(param)

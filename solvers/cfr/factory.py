@@ -8,6 +8,7 @@ through here.
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 
 from games.tree import GameTree
 from gtlearn.core.errors import GtlearnError
@@ -18,8 +19,16 @@ from solvers.deep_cfr.config import DeepCFRConfig
 from solvers.mccfr import MCCFRConfig, MCCFRSolver
 
 
+def require_torch() -> None:
+    """Deep CFR's networks need PyTorch: one line naming the extra when it is missing."""
+    if importlib.util.find_spec("torch") is None:
+        raise GtlearnError("deep-cfr needs torch, which is not installed: pip install 'gtlearn[neural]' "
+                           "(a CPU build: pip install torch --index-url https://download.pytorch.org/whl/cpu)")
+
+
 def deep_cfr_solver(game, config: DeepCFRConfig, tree: GameTree | None = None):
     """:class:`solvers.deep_cfr.solver.DeepCFRSolver` (PyTorch is imported on first use)."""
+    require_torch()
     from solvers.deep_cfr.solver import DeepCFRSolver
 
     return DeepCFRSolver(game, config, tree=tree)
