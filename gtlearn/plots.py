@@ -38,7 +38,7 @@ def plot_curves(
     if title:
         ax.set_title(title)
     ax.grid(True, which="both", alpha=0.3)
-    if series:
+    if ax.get_legend_handles_labels()[1]:  # series with no points draw nothing to label
         ax.legend(fontsize=8)
     fig.tight_layout()
     path = Path(path)

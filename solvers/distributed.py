@@ -28,7 +28,7 @@ def _ray(workers: int):
     try:
         import ray
     except ImportError as exc:  # pragma: no cover - ray is a declared dependency here
-        raise GtlearnError("workers > 0 needs ray: pip install 'ray[default]'") from exc
+        raise GtlearnError("workers > 0 needs ray, which is not installed: pip install 'gtlearn[distributed]'") from exc
     if not ray.is_initialized():
         address = os.environ.get("RAY_ADDRESS")
         if address:
