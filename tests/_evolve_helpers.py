@@ -43,3 +43,21 @@ def job(code: str, cfg: dict, baselines: dict, kind: str = "cascade", seed: int 
     limits = {k: sb[k] for k in LIMIT_KEYS}
     return {"kind": kind, "task": "cfr", "program_id": 1, "attempt": 0, "code": code, "stages": make_task(cfg).stages(cfg),
             "seed": seed, "limits": limits, "baselines": baselines, "gate_ref": 0.0}
+
+
+def evaluated(db) -> int:
+    """Candidates of a campaign database with a finished evaluation, read without disturbing the
+    writer (0 while the database does not exist yet or is locked)."""
+    import sqlite3
+    from pathlib import Path
+
+    if not Path(db).exists():
+        return 0
+    try:
+        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1)
+        try:
+            return conn.execute("SELECT COUNT(*) FROM programs WHERE state IN ('evaluated','failed','timeout')").fetchone()[0]
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return 0

@@ -11,7 +11,7 @@ import time
 
 import numpy as np
 import pytest
-from _evolve_helpers import tiny_cfg
+from _evolve_helpers import evaluated, tiny_cfg
 
 SCRIPT = [
     "```python\ndef accumulate_average(avg_acc, policy, reach, legal, t, state):\n    return avg_acc + t ** 2 * reach[:, None] * policy\n```",
@@ -132,19 +132,6 @@ def test_cli_kill_minus_9_at_random_times_then_resume(tmp_path):
     check_exactly_once(run / "campaign.db")
 
 
-def _evaluated(db_path) -> int:
-    import sqlite3
-
-    try:
-        conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=1)
-        try:
-            return conn.execute("SELECT COUNT(*) FROM programs WHERE state IN ('evaluated','failed','timeout')").fetchone()[0]
-        finally:
-            conn.close()
-    except sqlite3.Error:
-        return 0
-
-
 def test_cli_kill_minus_9_mid_run_then_resume_is_bit_identical(tmp_path):
     """`gtlearn evolve run` SIGKILLed (its whole process group) after two evaluations, then
     `gtlearn evolve resume`: the same finished work as an uninterrupted run, bit for bit
@@ -166,12 +153,12 @@ def test_cli_kill_minus_9_mid_run_then_resume_is_bit_identical(tmp_path):
     p = subprocess.Popen(cli + ["run", str(cfgfile), "--out", str(run), "-q"], stdout=subprocess.DEVNULL,
                          stderr=subprocess.DEVNULL, start_new_session=True, env={**os.environ, "TMPDIR": str(tmp)})
     deadline = time.time() + 240
-    while _evaluated(run / "campaign.db") < 2 and p.poll() is None and time.time() < deadline:
+    while evaluated(run / "campaign.db") < 2 and p.poll() is None and time.time() < deadline:
         time.sleep(0.05)
     assert p.poll() is None, "the run finished before it could be killed"
     os.killpg(p.pid, signal.SIGKILL)
     p.wait()
-    assert _evaluated(run / "campaign.db") < 4
+    assert evaluated(run / "campaign.db") < 4
     from evolve.sandbox.profiles import probe
 
     if probe("bwrap") is None:  # the strong profile keeps its temp dir in the sandbox: nothing on the host to leave

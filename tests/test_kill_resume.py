@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _evolve_helpers import evaluated
 
 GTLEARN = [sys.executable, "-m", "gtlearn.cli"]
 
@@ -94,22 +95,6 @@ CAMPAIGN = {
     "llm": {"proposers": 1},
     "sandbox": {"unsafe": True, "wall_s": 20, "cpu_s": 20},  # not a sandbox test: any profile this host has
 }
-
-
-def evaluated(db: Path) -> int:
-    """Candidates with a finished evaluation, read without disturbing the writer."""
-    import sqlite3
-
-    if not db.exists():
-        return 0
-    try:
-        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1)
-        try:
-            return conn.execute("SELECT COUNT(*) FROM programs WHERE state IN ('evaluated','failed','timeout')").fetchone()[0]
-        finally:
-            conn.close()
-    except sqlite3.Error:
-        return 0
 
 
 def campaign_content(db: Path) -> dict:
