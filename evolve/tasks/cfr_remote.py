@@ -79,8 +79,8 @@ class SandboxedSolver(CFRSolver):
     """The engine, remembering each pass's reach x_p for its :class:`SandboxedRule`, so that
     the rule can ask the sandbox for all three functions in one round trip."""
 
-    def instantaneous_regrets(self, player: int, policy=None):
-        regret, reach = super().instantaneous_regrets(player, policy)
+    def instantaneous_regrets(self, player: int, policy=None, out=None):
+        regret, reach = super().instantaneous_regrets(player, policy, out)
         self.rule.reach[player] = reach
         return regret, reach
 

@@ -105,6 +105,7 @@ class CFRSolver:
         self._rep = [xp.asarray(tree.rep_node[b]) for b in self.blocks]
         self._own_edge = self._edges = None
         self._spare: dict[int, tuple] = {}  # fused rule step: last iteration's R and S arrays, reused
+        self._pass_out: dict[int, tuple] = {}  # fused rule step: the pass's regret and reach arrays, reused
         if self.backend in ("numpy", "cupy"):
             self._build_reference_index()
 
@@ -127,11 +128,12 @@ class CFRSolver:
             self._edges.append((xp.asarray(nodes), xp.asarray(tree.parent[nodes].astype(np.int64)), xp.asarray(slots)))
 
     # -- one pass ------------------------------------------------------------------------
-    def instantaneous_regrets(self, player: int, policy=None):
-        """r^t(I, a) for ``player``'s infosets and x_p(I), against ``policy`` (default sigma^t)."""
+    def instantaneous_regrets(self, player: int, policy=None, out=None):
+        """r^t(I, a) for ``player``'s infosets and x_p(I), against ``policy`` (default sigma^t).
+        ``out``: (regret, reach) buffers for the compiled kernels to write into."""
         policy = self.policy if policy is None else policy
         if self._fast is not None:
-            return self._fast.cfr_regrets(policy, player)
+            return self._fast.cfr_regrets(policy, player, out=out)
         if self._cuda is not None:
             return self._cuda.cfr_regrets(self.xp.asarray(policy), player)
         if self._edges is None:
@@ -198,7 +200,7 @@ class CFRSolver:
             sigma_used = self.policy[b].copy()
             policy_out[b] = self._apply_rule(player, regret, reach, t, sigma_used)
             return
-        from solvers.fast import check_message, rule_kernel
+        from solvers.fast import PARALLEL_MIN_NODES, check_message, rule_kernel
 
         kind, pos, neg, weight = self._fused_args(t)
         legal = self._legal_blocks[player]
@@ -209,9 +211,10 @@ class CFRSolver:
             spare = (np.empty_like(self.regrets[player]), np.empty_like(self.avg_acc[player]))
         new_r, new_s = spare
         codes = np.zeros((3, legal.shape[0]), dtype=np.int8)
-        rule_kernel().rule_step(kind, float(t), pos, neg, weight, self.regrets[player], np.ascontiguousarray(regret),
-                                self.avg_acc[player], self.policy[b], np.ascontiguousarray(reach), legal,
-                                self.validate, new_r, new_s, policy_out[b], codes)
+        kernels = rule_kernel()
+        step = kernels.rule_step if self.tree.num_nodes >= PARALLEL_MIN_NODES else kernels.rule_step_serial
+        step(kind, float(t), pos, neg, weight, self.regrets[player], np.ascontiguousarray(regret), self.avg_acc[player],
+             self.policy[b], np.ascontiguousarray(reach), legal, self.validate, new_r, new_s, policy_out[b], codes)
         if self.validate and codes.any():  # R and S stay as they were; sigma^{t+1} is already written
             what = int(np.flatnonzero(codes.any(axis=1))[0])
             code = codes[what][np.flatnonzero(codes[what])[0]]
@@ -219,6 +222,18 @@ class CFRSolver:
             raise InvalidRuleOutput(f"rule {name}: {_OUTPUTS[what]} {check_message(code)}")
         self._spare[player] = (self.regrets[player], self.avg_acc[player])
         self.regrets[player], self.avg_acc[player] = new_r, new_s
+
+    def _pass_buffers(self, player: int):
+        """Reused (regret, reach) arrays for the compiled pass when the fused rule step consumes
+        them within the step (fresh arrays of this size cost page faults comparable to a
+        pass); None otherwise: a rule may keep the arrays it is given."""
+        if not self._fused():
+            return None
+        bufs = self._pass_out.get(player)
+        if bufs is None:
+            n_inf = self.blocks[player].stop - self.blocks[player].start
+            bufs = self._pass_out[player] = (np.empty((n_inf, self.tree.max_actions)), np.empty(n_inf))
+        return bufs
 
     def step(self) -> None:
         """Run iteration t = self.iteration + 1: one pass per player, in order 0..N-1."""
@@ -228,10 +243,10 @@ class CFRSolver:
             self._cuda.reset_flags()
         if self.alternating:
             for p in range(len(self.blocks)):
-                regret, reach = self.instantaneous_regrets(p)
+                regret, reach = self.instantaneous_regrets(p, out=self._pass_buffers(p))
                 self._update_player(p, regret, reach, t, self.policy)
         else:
-            passes = [self.instantaneous_regrets(p) for p in range(len(self.blocks))]
+            passes = [self.instantaneous_regrets(p, out=self._pass_buffers(p)) for p in range(len(self.blocks))]
             new_policy = self.xp.empty_like(self.policy)
             for p, (regret, reach) in enumerate(passes):
                 self._update_player(p, regret, reach, t, new_policy)

@@ -81,7 +81,7 @@ def _kernels():
 # -- threads -------------------------------------------------------------------------------
 CHUNKS_PER_THREAD = 8  # chunks of a level per thread: evens out uneven subtrees
 PARALLEL_MIN_NODES = 100_000  # below this a pass takes microseconds: one thread, no start-up cost
-Q_PARTS_PER_THREAD = 8  # infoset blocks per thread in the threaded Q sum
+Q_PARTS_PER_THREAD = 8  # infoset blocks per thread in the threaded Q and regret computation
 SPLIT_NODES_PER_THREAD = 64  # the threaded CFR pass splits the tree where a level has this many nodes per thread
 
 
@@ -144,8 +144,7 @@ class FastTree:
         self._scratch: dict = {}
 
     def threaded_index(self):
-        """(child_start, inf_ptr, inf_child, n_legal, own_nodes per player), built on the first
-        threaded call."""
+        """(child_start, inf_ptr, inf_child, n_legal), built on the first threaded call."""
         if self._threaded_index is None:
             index = _kernels()[3]
             tree = self.tree
@@ -154,8 +153,7 @@ class FastTree:
             inf_ptr = np.empty(tree.num_infosets + 1, dtype=np.int64)
             inf_child = np.empty(int(np.count_nonzero(tree.infoset >= 0)), dtype=self.itype)
             index.infoset_children(self.node_infoset, child_start, tree.num_infosets, inf_ptr, inf_child)
-            own = [np.flatnonzero(self.node_player == p).astype(self.itype) for p in range(tree.num_players)]
-            self._threaded_index = (child_start, inf_ptr, inf_child, tree.legal.sum(axis=1, dtype=np.int32), own)
+            self._threaded_index = (child_start, inf_ptr, inf_child, tree.legal.sum(axis=1, dtype=np.int32))
         return self._threaded_index
 
     def bounds(self) -> np.ndarray | None:
@@ -194,28 +192,20 @@ class FastTree:
             cached = self._scratch[key] = (split, (cuts + tree.level_ptr[split]).astype(np.int64))
         return cached
 
-    def q_parts(self, player: int, threads: int):
-        """(part_nodes, part_inf, part_ptr): ``player``'s infosets cut into Q_PARTS_PER_THREAD
-        blocks per thread of about equal history counts, and the player's decision nodes grouped
-        by block (increasing order inside a block), so each task of the threaded Q sum scans only
-        its own histories."""
-        key = ("qparts", player, threads)
+    def infoset_blocks(self, player: int, threads: int) -> np.ndarray:
+        """``player``'s infosets (local ids) cut into Q_PARTS_PER_THREAD blocks per thread of
+        about equal history counts: the tasks of the threaded Q and regret computation."""
+        key = ("blocks", player, threads)
         cached = self._scratch.get(key)
         if cached is None:
             b = self.tree.infosets_of(player)
             n_inf = b.stop - b.start
-            own = self.threaded_index()[4][player]
-            local = self.node_infoset[own].astype(np.int64) - b.start
-            histories = np.bincount(local, minlength=n_inf)
-            cum = np.concatenate([[0], np.cumsum(histories)])
+            inf_ptr = self.threaded_index()[1]
+            cum = inf_ptr[b.start:b.stop + 1] - inf_ptr[b.start]
             n_parts = max(1, min(Q_PARTS_PER_THREAD * threads, n_inf))
-            part_inf = np.unique(np.searchsorted(cum, cum[-1] * np.arange(n_parts + 1) // n_parts))
-            part_inf[0], part_inf[-1] = 0, n_inf
-            part_inf = np.unique(part_inf).astype(np.int64)
-            part = np.searchsorted(part_inf, local, side="right") - 1
-            order = np.argsort(part, kind="stable")
-            part_ptr = np.searchsorted(part[order], np.arange(part_inf.size)).astype(np.int64)
-            cached = self._scratch[key] = (own[order], part_inf, part_ptr)
+            cuts = np.searchsorted(cum, cum[-1] * np.arange(n_parts + 1) // n_parts)
+            cuts[0], cuts[-1] = 0, n_inf
+            cached = self._scratch[key] = np.unique(cuts).astype(np.int64)
         return cached
 
     def scratch(self, name: str, shape) -> np.ndarray:
@@ -240,13 +230,13 @@ class FastTree:
             )
         return statics
 
-    def cfr_regrets(self, policy: np.ndarray, player: int):
-        """r^t(I, a) of ``player``'s infosets and x_p(I) against the full ``policy`` (I, A)."""
+    def cfr_regrets(self, policy: np.ndarray, player: int, out=None):
+        """r^t(I, a) of ``player``'s infosets and x_p(I) against the full ``policy`` (I, A),
+        written into ``out`` = (regret, reach) when given."""
         b, n_inf, slot_start, prev_slot, legal, opp, u, q = self._pass_statics(player)
         if policy.dtype != np.float64 or not policy.flags.c_contiguous:
             policy = np.ascontiguousarray(policy, dtype=np.float64)
-        regret = np.empty((n_inf, self.tree.max_actions))
-        reach = np.empty(n_inf)
+        regret, reach = out if out is not None else (np.empty((n_inf, self.tree.max_actions)), np.empty(n_inf))
         bounds = self.bounds()
         if bounds is None:
             _kernels()[0].cfr_pass(
@@ -255,14 +245,13 @@ class FastTree:
                 reach,
             )
             return regret, reach
-        child_start = self.threaded_index()[0]
+        child_start, inf_ptr, inf_child, n_legal = self.threaded_index()
         split, roots = self.subtree_groups(get_threads())
-        part_nodes, part_inf, part_ptr = self.q_parts(player, get_threads())
         _kernels()[1].cfr_pass(
             self.level_ptr, split, roots, child_start, self.parent, self.parent_player, self.edge_slot, self.node_player,
-            self.node_infoset, self.chance_prob, self.terminal, self.payoffs, part_nodes, part_inf, part_ptr,
-            policy.reshape(-1), self.tree.max_actions, player, b.start, prev_slot, policy[b], legal, opp, u, q, regret,
-            reach,
+            self.node_infoset, self.chance_prob, self.terminal, self.payoffs, inf_ptr, inf_child, n_legal,
+            self.infoset_blocks(player, get_threads()), policy.reshape(-1), self.tree.max_actions, player, b.start,
+            prev_slot, policy[b], legal, u, regret, reach,
         )
         return regret, reach
 
@@ -300,7 +289,7 @@ class FastTree:
                 np.empty(max(tree.num_infosets, 1), dtype=np.int64),
             )
         else:
-            child_start, inf_ptr, inf_child, n_legal, _ = self.threaded_index()
+            child_start, inf_ptr, inf_child, n_legal = self.threaded_index()
             level_inf_ptr, level_infs = self._level_infosets(player)
             value, on_value = _kernels()[2].best_response(
                 bounds, self.level_ptr, child_start, self.parent, self.parent_player, self.edge_slot, self.node_player,

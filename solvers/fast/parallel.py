@@ -29,7 +29,7 @@ def forward_chunk(c0, c1, parent, parent_player, edge_slot, chance_prob, termina
     """Nodes c0..c1-1 (one level): pi_{-p} of inner nodes into ``opp``; at terminals the leaf
     value pi_{-p}(z) u_p(z) straight into ``u`` and ``u_on`` (so the way up never branches).
     Node-driven: every node reads its parent's reach, so any split of a level is race-free."""
-    for n in range(c0, c1):
+    for n in range(np.uint64(c0), np.uint64(c1)):  # unsigned: see _cfr_up_chunk
         pp = parent_player[n]
         x = opp[parent[n]]
         if pp == CHANCE:
@@ -46,54 +46,78 @@ def forward_chunk(c0, c1, parent, parent_player, edge_slot, chance_prob, termina
 
 
 @njit(cache=True, nogil=True)
+def _cfr_forward_chunk(c0, c1, parent, parent_player, edge_slot, chance_prob, terminal, payoffs, policy_flat, player,
+                       w):
+    """The CFR pass's forward sweep over nodes c0..c1-1: w(n) = pi_{-p}(n) at inner nodes, the
+    leaf value pi_{-p}(z) u_p(z) at terminals. One array for both (the backward sweep then
+    replaces w at inner nodes by u, once their children no longer need the reach): one write
+    stream instead of two interleaved ones."""
+    for n in range(np.uint64(c0), np.uint64(c1)):  # unsigned: see _cfr_up_chunk
+        pp = parent_player[n]
+        x = w[parent[n]]
+        if pp == CHANCE:
+            x *= chance_prob[n]
+        elif pp != player:
+            x *= policy_flat[edge_slot[n]]
+        z = terminal[n]
+        w[n] = x * payoffs[z, player] if z >= 0 else x
+
+
+@njit(cache=True, nogil=True)
 def _cfr_up_chunk(m0, m1, child_start, node_player, node_infoset, policy_flat, n_act, player, u):
-    for m in range(m0, m1):
+    """u(m) for the parents m0..m1-1 from their children, last child first.
+
+    Node indices are unsigned in these loops: with signed bounds read from an array Numba cannot
+    prove an index non-negative and guards every access for wrap-around, which made the sweeps
+    about 1.5x slower than the one-thread kernel's loops over range(N)."""
+    one = np.uint64(1)
+    for m in range(np.uint64(m0), np.uint64(m1)):
         pl = node_player[m]
         if pl == TERMINAL:
             continue
-        c0 = child_start[m]
-        c1 = child_start[m + 1]
+        c0 = np.uint64(child_start[m])
+        c1 = np.uint64(child_start[m + one])
         acc = 0.0
         if pl == player:
-            base = np.int64(node_infoset[m]) * n_act - c0
-            for c in range(c1 - 1, c0 - 1, -1):
-                acc += policy_flat[base + c] * u[c]
+            base = np.uint64(node_infoset[m]) * np.uint64(n_act)
+            for k in range(c1 - c0):
+                c = c1 - one - k
+                acc += policy_flat[base + (c - c0)] * u[c]
         else:
-            for c in range(c1 - 1, c0 - 1, -1):
-                acc += u[c]
+            for k in range(c1 - c0):
+                acc += u[c1 - one - k]
         u[m] = acc
 
 
 @njit(cache=True, nogil=True)
-def _q_part(lo, hi, part_nodes, j0, j1, child_start, node_infoset, first_infoset, n_act, u, q):
-    """Q(I, a) = sum_{h in I} u(h.a) for the player's infosets lo..hi-1 (local ids), whose
-    decision nodes are ``part_nodes[j0:j1]`` in increasing order: scanned from the last to the
-    first, so every infoset sums its histories last one first, whatever the partition."""
-    for i in range(lo * n_act, hi * n_act):
-        q[i] = 0.0
-    for j in range(j1 - 1, j0 - 1, -1):
-        m = part_nodes[j]
-        c0 = child_start[m]
-        base = np.int64(node_infoset[m] - first_infoset) * n_act - c0
-        for c in range(c0, child_start[m + 1]):
-            q[base + c] += u[c]
-
-
-@njit(cache=True, nogil=True)
-def _regret_row(i, sigma, legal, q, regret):
-    """r(I, a) = Q(I, a) - sum_b sigma(I, b) Q(I, b) into row i."""
+def _regret_part(lo, hi, first_infoset, inf_ptr, inf_child, n_legal, u, sigma, legal, regret):
+    """r(I, a) = Q(I, a) - sum_b sigma(I, b) Q(I, b) for the player's infosets lo..hi-1 (local
+    ids), with Q(I, a) = sum_{h in I} u(h.a) gathered from the children of I's histories
+    (``inf_child``: the first child of each history, in increasing node order), summed last
+    history first -- the order in which the one-thread kernel scatters them."""
     n_act = regret.shape[1]
-    base = i * n_act
-    ev = 0.0
-    for a in range(n_act):
-        ev += sigma[i, a] * q[base + a]
-    for a in range(n_act):
-        regret[i, a] = q[base + a] - ev if legal[i, a] else 0.0
+    one = np.uint64(1)
+    q = np.empty(n_act)
+    for i in range(np.uint64(lo), np.uint64(hi)):
+        g = np.uint64(first_infoset) + i
+        q[:] = 0.0
+        nl = n_legal[g]
+        j0 = np.uint64(inf_ptr[g])
+        j1 = np.uint64(inf_ptr[g + one])
+        for k in range(j1 - j0):
+            c0 = np.uint64(inf_child[j1 - one - k])
+            for a in range(nl):
+                q[a] += u[c0 + np.uint64(a)]
+        ev = 0.0
+        for a in range(n_act):
+            ev += sigma[i, a] * q[a]
+        for a in range(n_act):
+            regret[i, a] = q[a] - ev if legal[i, a] else 0.0
 
 
 @njit(cache=True, nogil=True)
 def _subtrees(r0, r1, child_start, parent, parent_player, edge_slot, node_player, node_infoset, chance_prob, terminal,
-              payoffs, policy_flat, n_act, player, opp, u, n_levels):
+              payoffs, policy_flat, n_act, player, w, n_levels):
     """Both sweeps of the subtrees below the nodes r0..r1-1 of one level (whose reach is known):
     their nodes on every deeper level form one contiguous range, found through child_start."""
     los = np.empty(n_levels + 1, dtype=np.int64)
@@ -105,26 +129,26 @@ def _subtrees(r0, r1, child_start, parent, parent_player, edge_slot, node_player
         hi = np.int64(child_start[his[depth]])
         if lo == hi:
             break
-        forward_chunk(lo, hi, parent, parent_player, edge_slot, chance_prob, terminal, payoffs, policy_flat, player,
-                      opp, u, u)
+        _cfr_forward_chunk(lo, hi, parent, parent_player, edge_slot, chance_prob, terminal, payoffs, policy_flat, player,
+                           w)
         depth += 1
         los[depth], his[depth] = lo, hi
     for k in range(depth - 1, -1, -1):
-        _cfr_up_chunk(los[k], his[k], child_start, node_player, node_infoset, policy_flat, n_act, player, u)
+        _cfr_up_chunk(los[k], his[k], child_start, node_player, node_infoset, policy_flat, n_act, player, w)
 
 
 @njit(cache=True, nogil=True, parallel=True)
 def cfr_pass(level_ptr, split_level, roots, child_start, parent, parent_player, edge_slot, node_player, node_infoset,
-             chance_prob, terminal, payoffs, part_nodes, part_inf, part_ptr, policy_flat, n_act, player, first_infoset,
-             prev_slot, sigma, legal, opp, u, q, regret, reach):
+             chance_prob, terminal, payoffs, inf_ptr, inf_child, n_legal, part_inf, policy_flat, n_act, player,
+             first_infoset, prev_slot, sigma, legal, w, regret, reach):
     """One exact CFR pass of ``player`` against the profile ``policy_flat``.
 
     Writes r^t(I, a) of the player's infosets (global ids ``first_infoset`` on) into ``regret``
-    (I_p, A) and x_p(I) into ``reach`` (I_p,). ``opp`` and ``u`` are node-sized scratch, ``q``
-    is I_p * A scratch; ``prev_slot[i]`` is the global policy slot of the player's own last
-    action above infoset i (-1 at a first decision). Q is summed in blocks of infosets: block k
-    holds the infosets ``part_inf[k]:part_inf[k+1]`` (local ids), whose decision nodes are
-    ``part_nodes[part_ptr[k]:part_ptr[k+1]]`` in increasing order.
+    (I_p, A) and x_p(I) into ``reach`` (I_p,). ``w`` is node-sized scratch (pi_{-p} on the way
+    down, u on the way up: :func:`_cfr_forward_chunk`); ``prev_slot[i]`` is the global policy
+    slot of the player's own last action above infoset i (-1 at a first decision). Q and the
+    regrets are computed in blocks of infosets of about equal history counts: block k holds the
+    infosets ``part_inf[k]:part_inf[k+1]`` (local ids).
 
     Levels above ``split_level`` are swept here; below it, the subtrees of the split level's
     nodes ``roots[k]:roots[k+1]`` are swept whole, one group per parallel task (one parallel
@@ -136,22 +160,19 @@ def cfr_pass(level_ptr, split_level, roots, child_start, parent, parent_player, 
     leaves only and the opponents' policy entries are not read again on the way up.
     """
     n_levels = level_ptr.shape[0] - 1
-    opp[0] = 1.0
+    w[0] = 1.0
     for d in range(split_level):
-        forward_chunk(child_start[level_ptr[d]], child_start[level_ptr[d + 1]], parent, parent_player, edge_slot,
-                      chance_prob, terminal, payoffs, policy_flat, player, opp, u, u)
+        _cfr_forward_chunk(child_start[level_ptr[d]], child_start[level_ptr[d + 1]], parent, parent_player, edge_slot,
+                           chance_prob, terminal, payoffs, policy_flat, player, w)
     for k in prange(roots.shape[0] - 1):
         _subtrees(roots[k], roots[k + 1], child_start, parent, parent_player, edge_slot, node_player, node_infoset,
-                  chance_prob, terminal, payoffs, policy_flat, n_act, player, opp, u, n_levels)
+                  chance_prob, terminal, payoffs, policy_flat, n_act, player, w, n_levels)
     for d in range(split_level - 1, -1, -1):
         _cfr_up_chunk(level_ptr[d], level_ptr[d + 1], child_start, node_player, node_infoset, policy_flat, n_act,
-                      player, u)
+                      player, w)
     n_inf = regret.shape[0]
     for k in prange(part_inf.shape[0] - 1):
-        _q_part(part_inf[k], part_inf[k + 1], part_nodes, part_ptr[k], part_ptr[k + 1], child_start, node_infoset,
-                first_infoset, n_act, u, q)
-    for i in prange(n_inf):
-        _regret_row(i, sigma, legal, q, regret)
+        _regret_part(part_inf[k], part_inf[k + 1], first_infoset, inf_ptr, inf_child, n_legal, w, sigma, legal, regret)
     # Perfect recall: x_p(I) = x_p(I') sigma(I', a') for p's previous decision (I', a'), which
     # has a smaller index (infosets are numbered in first-visit order); a short serial chain.
     slot_start = first_infoset * n_act
@@ -163,17 +184,19 @@ def cfr_pass(level_ptr, split_level, roots, child_start, parent, parent_player, 
 @njit(cache=True, nogil=True)
 def _ev_chunk(m0, m1, child_start, node_player, node_infoset, chance_prob, terminal, payoffs, policy_flat, n_act, v):
     n_players = payoffs.shape[1]
-    for m in range(m0, m1):
+    one = np.uint64(1)
+    for m in range(np.uint64(m0), np.uint64(m1)):  # unsigned: see _cfr_up_chunk
         pl = node_player[m]
         if pl == TERMINAL:
             continue
-        c0 = child_start[m]
-        c1 = child_start[m + 1]
-        base = np.int64(node_infoset[m]) * n_act - c0
+        c0 = np.uint64(child_start[m])
+        c1 = np.uint64(child_start[m + one])
+        base = np.uint64(max(node_infoset[m], 0)) * np.uint64(n_act)  # chance nodes: unused
         for i in range(n_players):
             acc = 0.0
-            for c in range(c1 - 1, c0 - 1, -1):
-                pr = chance_prob[c] if pl == CHANCE else policy_flat[base + c]
+            for k in range(c1 - c0):
+                c = c1 - one - k
+                pr = chance_prob[c] if pl == CHANCE else policy_flat[base + (c - c0)]
                 val = payoffs[terminal[c], i] if node_player[c] == TERMINAL else v[c, i]
                 acc += pr * val
             v[m, i] = acc

@@ -26,10 +26,10 @@ def _q_uniform(g, n_act, inf_ptr, inf_child, n_legal, u, q):
     for a in range(n_act):
         q[base + a] = 0.0
     k = n_legal[g]
-    for j in range(inf_ptr[g], inf_ptr[g + 1]):
-        c0 = inf_child[j]
+    for j in range(np.uint64(inf_ptr[g]), np.uint64(inf_ptr[g + 1])):  # unsigned: see _br_up_chunk
+        c0 = np.uint64(inf_child[j])
         for a in range(k):
-            q[base + a] += u[c0 + a]
+            q[base + a] += u[c0 + np.uint64(a)]
 
 
 @njit(cache=True, nogil=True)
@@ -56,19 +56,21 @@ def _q_by_levels(g, n_act, level_ptr, inf_ptr, inf_child, n_legal, u, q):
 
 @njit(cache=True, nogil=True)
 def _br_up_chunk(m0, m1, child_start, node_player, node_infoset, policy_flat, br, n_act, player, u, u_on):
-    for m in range(m0, m1):
+    """Node indices are unsigned (as in solvers.fast.parallel._cfr_up_chunk): signed bounds read
+    from an array make Numba guard every access for wrap-around."""
+    for m in range(np.uint64(m0), np.uint64(m1)):
         pl = node_player[m]
         if pl == TERMINAL:
             continue
-        c0 = child_start[m]
-        c1 = child_start[m + 1]
+        c0 = np.uint64(child_start[m])
+        c1 = np.uint64(child_start[m + np.uint64(1)])
         acc = 0.0
         acc_on = 0.0
         if pl == player:
-            base = np.int64(node_infoset[m]) * n_act - c0
+            base = np.uint64(node_infoset[m]) * np.uint64(n_act)
             for c in range(c0, c1):
-                acc += br[base + c] * u[c]
-                acc_on += policy_flat[base + c] * u_on[c]
+                acc += br[base + (c - c0)] * u[c]
+                acc_on += policy_flat[base + (c - c0)] * u_on[c]
         else:
             for c in range(c0, c1):
                 acc += u[c]

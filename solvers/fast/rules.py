@@ -74,6 +74,47 @@ def _check_row(row, legal_row, cumulative):
     return 0
 
 
+@njit(cache=True, nogil=True, inline="always", error_model="numpy")
+def _rule_row(i, kind, pos_factor, neg_factor, avg_weight, cum, inst, avg, sigma, reach, legal, validate, out_r, out_s,
+              out_sigma, codes):
+    """Row i of :func:`rule_step`."""
+    n_act = cum.shape[1]
+    w = out_sigma[i]  # the row is its own scratch: [R]_+ first, then normalized in place
+    n_legal = 0
+    for a in range(n_act):
+        c = cum[i, a]
+        r = inst[i, a]
+        if kind == CFR:
+            x = c + r
+        elif kind == CFR_PLUS:
+            x = _maximum0(c + r) if legal[i, a] else 0.0
+        elif kind == LCFR:
+            x = (c + r) * pos_factor
+        elif kind == DCFR_ADD_THEN_DISCOUNT:
+            q = c + r
+            x = q * (pos_factor if q >= 0 else neg_factor) if legal[i, a] else 0.0
+        else:
+            x = c * (pos_factor if c > 0 else neg_factor) + r if legal[i, a] else 0.0
+        out_r[i, a] = x
+        if kind == CFR:
+            out_s[i, a] = avg[i, a] + reach[i] * sigma[i, a]
+        else:
+            out_s[i, a] = avg[i, a] + (avg_weight * reach[i]) * sigma[i, a]
+        w[a] = _maximum0(x) if legal[i, a] else 0.0  # sigma[i, a] was read above
+        if legal[i, a]:
+            n_legal += 1
+    total = _row_sum(w, n_act)
+    for a in range(n_act):
+        if total > 0:
+            w[a] = w[a] / total
+        else:
+            w[a] = (1.0 if legal[i, a] else 0.0) / n_legal
+    if validate:
+        codes[0, i] = _check_row(out_r[i], legal[i], True)
+        codes[1, i] = _check_row(out_s[i], legal[i], True)
+        codes[2, i] = _check_row(w, legal[i], False)
+
+
 @njit(cache=True, nogil=True, parallel=True, error_model="numpy")
 def rule_step(kind, t, pos_factor, neg_factor, avg_weight, cum, inst, avg, sigma, reach, legal, validate, out_r, out_s,
               out_sigma, codes):
@@ -84,41 +125,18 @@ def rule_step(kind, t, pos_factor, neg_factor, avg_weight, cum, inst, avg, sigma
     ``pos_factor``. ``avg_weight``: the average's weight of iteration t (1 for cfr).
     ``sigma`` is the policy used in the pass; it may be the same memory as ``out_sigma`` (each
     row is read before it is written). ``codes`` (3, I) int8: check_rule_output's code of each
-    row for the three outputs, when ``validate``.
-    """
-    n_inf, n_act = cum.shape
-    for i in prange(n_inf):
-        w = out_sigma[i]  # the row is its own scratch: [R]_+ first, then normalized in place
-        n_legal = 0
-        for a in range(n_act):
-            c = cum[i, a]
-            r = inst[i, a]
-            if kind == CFR:
-                x = c + r
-            elif kind == CFR_PLUS:
-                x = _maximum0(c + r) if legal[i, a] else 0.0
-            elif kind == LCFR:
-                x = (c + r) * pos_factor
-            elif kind == DCFR_ADD_THEN_DISCOUNT:
-                q = c + r
-                x = q * (pos_factor if q >= 0 else neg_factor) if legal[i, a] else 0.0
-            else:
-                x = c * (pos_factor if c > 0 else neg_factor) + r if legal[i, a] else 0.0
-            out_r[i, a] = x
-            if kind == CFR:
-                out_s[i, a] = avg[i, a] + reach[i] * sigma[i, a]
-            else:
-                out_s[i, a] = avg[i, a] + (avg_weight * reach[i]) * sigma[i, a]
-            w[a] = _maximum0(x) if legal[i, a] else 0.0  # sigma[i, a] was read above
-            if legal[i, a]:
-                n_legal += 1
-        total = _row_sum(w, n_act)
-        for a in range(n_act):
-            if total > 0:
-                w[a] = w[a] / total
-            else:
-                w[a] = (1.0 if legal[i, a] else 0.0) / n_legal
-        if validate:
-            codes[0, i] = _check_row(out_r[i], legal[i], True)
-            codes[1, i] = _check_row(out_s[i], legal[i], True)
-            codes[2, i] = _check_row(w, legal[i], False)
+    row for the three outputs, when ``validate``."""
+    for i in prange(cum.shape[0]):
+        _rule_row(i, kind, pos_factor, neg_factor, avg_weight, cum, inst, avg, sigma, reach, legal, validate, out_r,
+                  out_s, out_sigma, codes)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def rule_step_serial(kind, t, pos_factor, neg_factor, avg_weight, cum, inst, avg, sigma, reach, legal, validate, out_r,
+                     out_s, out_sigma, codes):
+    """:func:`rule_step` on one thread, the same operations: for small games, where waking the
+    other threads costs more than the step."""
+    for i in range(cum.shape[0]):
+        _rule_row(i, kind, pos_factor, neg_factor, avg_weight, cum, inst, avg, sigma, reach, legal, validate, out_r,
+                  out_s, out_sigma, codes)
+
