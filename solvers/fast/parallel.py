@@ -23,19 +23,26 @@ CHANCE = -1
 TERMINAL = -2
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _reach_of(n, parent, parent_player, edge_slot, chance_prob, policy_flat, player, reach):
+    """pi_{-player}(n) from its parent's entry in ``reach``."""
+    pp = parent_player[n]
+    x = reach[parent[n]]
+    if pp == CHANCE:
+        x *= chance_prob[n]
+    elif pp != player:
+        x *= policy_flat[edge_slot[n]]
+    return x
+
+
 @njit(cache=True, nogil=True)
 def forward_chunk(c0, c1, parent, parent_player, edge_slot, chance_prob, terminal, payoffs, policy_flat, player, opp, u,
-                   u_on):
+                  u_on):
     """Nodes c0..c1-1 (one level): pi_{-p} of inner nodes into ``opp``; at terminals the leaf
     value pi_{-p}(z) u_p(z) straight into ``u`` and ``u_on`` (so the way up never branches).
     Node-driven: every node reads its parent's reach, so any split of a level is race-free."""
     for n in range(np.uint64(c0), np.uint64(c1)):  # unsigned: see _cfr_up_chunk
-        pp = parent_player[n]
-        x = opp[parent[n]]
-        if pp == CHANCE:
-            x *= chance_prob[n]
-        elif pp != player:
-            x *= policy_flat[edge_slot[n]]
+        x = _reach_of(n, parent, parent_player, edge_slot, chance_prob, policy_flat, player, opp)
         z = terminal[n]
         if z >= 0:
             leaf = x * payoffs[z, player]
@@ -53,12 +60,7 @@ def _cfr_forward_chunk(c0, c1, parent, parent_player, edge_slot, chance_prob, te
     replaces w at inner nodes by u, once their children no longer need the reach): one write
     stream instead of two interleaved ones."""
     for n in range(np.uint64(c0), np.uint64(c1)):  # unsigned: see _cfr_up_chunk
-        pp = parent_player[n]
-        x = w[parent[n]]
-        if pp == CHANCE:
-            x *= chance_prob[n]
-        elif pp != player:
-            x *= policy_flat[edge_slot[n]]
+        x = _reach_of(n, parent, parent_player, edge_slot, chance_prob, policy_flat, player, w)
         z = terminal[n]
         w[n] = x * payoffs[z, player] if z >= 0 else x
 
