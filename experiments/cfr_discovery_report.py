@@ -288,7 +288,8 @@ def cost_lines(table: dict, games: list[str], iterations: int) -> list[str]:
             f" ({total / 3600:.2f} h). Machine: {platform.machine()}, {os.cpu_count()} CPU cores shared with other "
             "jobs; the sweeps ran at low priority (nice 15-19)."]
     if len(stamps) > 1:
-        head.append(f"First to last finished run: {(max(stamps) - min(stamps)) / 3600:.2f} h of wall-clock time.")
+        head.append(f"First to last finished run: {(max(stamps) - min(stamps)) / 3600:.2f} h apart (the sweep ran in "
+                    "pieces, beside other jobs, so this includes pauses; the sum above is the sweep's own time).")
     if note.exists():
         head.append(note.read_text().strip())
     return lines[:3] + [" ".join(head), ""] + lines[3:]
