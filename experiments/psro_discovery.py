@@ -9,7 +9,9 @@ K = 100 on every game.
 
 Speed settings (none changes the algorithm): best responses on the Numba kernels, the meta-game
 in the cheaper of the dense and factored forms (``PSROConfig(meta_form="auto")``), PRD / RM /
-SHOR on their Numba kernels. Every (game, solver) cell runs once per replica
+SHOR on their Numba kernels, PRD / SHOR / alpha-rank on the payoff-identical strategies merged
+(exact lumping, docs/psro.md; RM unmerged because round-off steers it). Each summary records
+the wall and CPU seconds of its invocation. Every (game, solver) cell runs once per replica
 (``experiments/replicas.py``: oracle backend, relabelled tree, payoffs perturbed by 1e-12, the
 meta-game's strategy order); the report (``experiments/psro_discovery_report.py``) gives the
 median and range per cell and a verdict per claim.
@@ -82,7 +84,7 @@ def run_cell(tree, game: str, solver: str, iterations: int, replica: Replica, ch
     config = {"game": game, "solver": solver, "replica": replica.describe(), "train": repr(psro.train_solver),
               "eval": repr(psro.eval_solver), "iterations": iterations, "meta_kwargs": meta_kwargs or {}}
     run = Run(run_dir, config, resume=(run_dir / "config.json").exists(), overwrite=True)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     status = "ok"
     try:
         drive(psro, iterations, run=run, log_initial=True, checkpoint_every=checkpoint_every,
@@ -97,6 +99,7 @@ def run_cell(tree, game: str, solver: str, iterations: int, replica: Replica, ch
         "iterations": hist[-1].iteration, "curve": [r.exploitability for r in hist], "final": hist[-1].exploitability,
         "min_final": float(np.min([r.exploitability for r in hist])),
         "seconds_this_invocation": time.perf_counter() - t0,
+        "cpu_seconds_this_invocation": time.process_time() - c0,
         "seconds": float(sum(r.seconds_train_meta + r.seconds_oracle + r.seconds_payoffs + r.seconds_eval_meta
                              + r.seconds_eval for r in hist)),
         "seconds_meta": float(sum(r.seconds_train_meta + r.seconds_eval_meta for r in hist)),

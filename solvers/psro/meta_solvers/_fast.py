@@ -13,6 +13,18 @@ A :class:`games.matrix.FactoredGame` (``form`` 1) is contracted without its dens
 per player q the column sums y_q = sigma_q B_q, then for p the product of the others' y over
 every term, scattered onto p's columns and multiplied by B_p.
 
+Duplicate strategies are merged first (``LUMP``, on by default): PSRO populations repeat best
+responses (3-player Kuhn keeps 9-14 distinct policies out of 101), and strategies of one player
+whose payoff slices are identical in every player's tensor (dense form) or whose rows of the
+realization-weight factor are identical (factored form) start equal and receive identical
+utilities, so every one of these dynamics keeps them equal forever. The kernels run on one
+representative per class with its multiplicity ``mult`` (opponents see mult * x; sums over a
+player's strategies are multiplicity-weighted; the uniform start and the 1/n terms use the true
+population size), which is the same algorithm up to summation order; the output is expanded back.
+PRD, SHOR and alpha-Rank merge; RM does not: its 100,000-step trajectory amplifies round-off (a
+3e-15 change of one call's input summation order moved its output by 1e-2 on the 2-player Kuhn
+meta-game after 5 PSRO iterations), so only the unmerged loop reproduces its reference numbers.
+
 Early stopping (opt-in, ``early_stop=True``): every ``check_every`` steps the loop checks for a
 stationary iterate -- one step moved no entry by more than STEP_TOL = 1e-15 (PRD: a fixed point
 of its deterministic map up to round-off), and for RM and SHOR the accumulated regrets also move
@@ -109,6 +121,48 @@ def _utilities(form, mts, w, idx, bs, ys, col, x, sizes, p, wbuf, out):
 
 
 @_jit
+def _factored_utilities_all(w, idx, bs, ys, sizes, cols, g, u):
+    """u[p] = u_p(.|x_-p) for every p in one pass over the terms (Jacobi steps): each term's
+    column values are gathered once instead of once per player. Per player the products are
+    formed in the order of :func:`_factored_utilities` (w[k, p] times ys[q] for ascending
+    q != p) and scattered in the same term order, so the result is bit-for-bit the same."""
+    n_players = sizes.shape[0]
+    for p in range(n_players):
+        for s in range(bs[p].shape[1]):
+            cols[p, s] = 0.0
+    for k in range(w.shape[0]):
+        for q in range(n_players):
+            g[q] = ys[q, idx[k, q]]
+        for p in range(n_players):
+            v = w[k, p]
+            for q in range(n_players):
+                if q != p:
+                    v *= g[q]
+            cols[p, idx[k, p]] += v
+    for p in range(n_players):
+        _matvec(bs[p], cols[p], sizes[p], u[p])
+
+
+@_jit(fastmath={"reassoc", "contract"})
+def _matvec(b, col, n, out):
+    for i in range(n):
+        acc = 0.0
+        for s in range(b.shape[1]):
+            acc += b[i, s] * col[s]
+        out[i] = acc
+
+
+@_jit
+def _jacobi_utilities(form, mts, w, idx, bs, ys, col, cols, g, x, sizes, wbuf, u):
+    """Every player's utilities against the same iterate (PRD and RM steps)."""
+    if form == 1:
+        _factored_utilities_all(w, idx, bs, ys, sizes, cols, g, u)
+    else:
+        for p in range(sizes.shape[0]):
+            _utilities(form, mts, w, idx, bs, ys, col, x, sizes, p, wbuf, u[p])
+
+
+@_jit
 def _refresh(form, bs, x, sizes, p, ys):
     if form == 1:
         _column_sums(bs[p], x[p], sizes[p], ys[p])
@@ -131,20 +185,35 @@ def _same(x, before, sizes):
 
 
 @_jit
-def _frozen_signs(level, drift, n):
+def _frozen_signs(level, drift, mult, n):
     """Adding ``drift`` forever keeps the positive part of ``level`` fixed up to scale: entries
     <= 0 never rise (drift <= 0), a single positive entry never falls (drift >= 0), several
-    positive entries stay exactly equal (drift = 0)."""
-    positive = 0
+    positive entries stay exactly equal (drift = 0). Merged duplicates count ``mult`` times."""
+    positive = 0.0
     for i in range(n):
         if level[i] > 0:
-            positive += 1
+            positive += mult[i]
         elif drift[i] > 0:
             return False
     for i in range(n):
         if level[i] > 0 and (drift[i] < 0 or (positive > 1 and drift[i] != 0)):
             return False
     return True
+
+
+@_jit
+def _start(mult, sizes, value):
+    """Per player: the true population size (sum of multiplicities), and the padded array
+    with ``value`` / n_p (value 1: the uniform strategy) on the classes."""
+    n_players = sizes.shape[0]
+    ntot = np.zeros(n_players)
+    out = np.zeros((n_players, sizes.max()))
+    for p in range(n_players):
+        for i in range(sizes[p]):
+            ntot[p] += mult[p, i]
+        for i in range(sizes[p]):
+            out[p, i] = value / ntot[p]
+    return ntot, out
 
 
 @_jit
@@ -155,42 +224,41 @@ def _scratch(form, sizes, bs):
     if form == 1:
         for q in range(n_players):
             smax = max(smax, bs[q].shape[1])
-    return wbuf, np.zeros((n_players, smax)), np.zeros(smax)
+    return wbuf, np.zeros((n_players, smax)), np.zeros(smax), np.zeros((n_players, smax)), np.zeros(n_players)
 
 
 @_jit
-def prd(form, mts, w, idx, bs, sizes, iterations, dt, gamma, early_stop, check_every):
+def prd(form, mts, w, idx, bs, sizes, mult, iterations, dt, gamma, early_stop, check_every):
     n_players = sizes.shape[0]
     nmax = sizes.max()
-    x = np.zeros((n_players, nmax))
-    for p in range(n_players):
-        x[p, : sizes[p]] = 1.0 / sizes[p]
+    _, x = _start(mult, sizes, 1.0)
+    xm = x * mult  # what the opponents see: the class total
     acc = np.zeros((n_players, nmax))
     u = np.zeros((n_players, nmax))
     before = x.copy()
-    wbuf, ys, col = _scratch(form, sizes, bs)
+    wbuf, ys, col, cols, g = _scratch(form, sizes, bs)
     steps = 0
     for _ in range(iterations):
         check = early_stop and (steps + 1) % check_every == 0
         if check:
             before[:] = x
         for p in range(n_players):
-            _refresh(form, bs, x, sizes, p, ys)
-        for p in range(n_players):  # Jacobi: every u from the previous iterate
-            _utilities(form, mts, w, idx, bs, ys, col, x, sizes, p, wbuf, u[p])
+            _refresh(form, bs, xm, sizes, p, ys)
+        _jacobi_utilities(form, mts, w, idx, bs, ys, col, cols, g, xm, sizes, wbuf, u)  # Jacobi: previous iterate
         for p in range(n_players):
             n = sizes[p]
             r = 0.0
             for i in range(n):
-                r += u[p, i] * x[p, i]
+                r += u[p, i] * xm[p, i]
             s = 0.0
             for i in range(n):
                 y = x[p, i] + dt * (x[p, i] * (u[p, i] - r))
                 y = max(y, gamma)
                 x[p, i] = y
-                s += y
+                s += mult[p, i] * y
             for i in range(n):
                 x[p, i] = x[p, i] / s
+                xm[p, i] = x[p, i] * mult[p, i]
                 acc[p, i] += x[p, i]
         steps += 1
         # A step that (to round-off) changed nothing has reached a fixed point.
@@ -201,45 +269,45 @@ def prd(form, mts, w, idx, bs, sizes, iterations, dt, gamma, early_stop, check_e
 
 
 @_jit
-def rm(form, mts, w, idx, bs, sizes, iterations, gamma, initial_regret, early_stop, check_every):
+def rm(form, mts, w, idx, bs, sizes, mult, iterations, gamma, initial_regret, early_stop, check_every):
     n_players = sizes.shape[0]
     nmax = sizes.max()
-    x = np.zeros((n_players, nmax))
+    ntot, x = _start(mult, sizes, 1.0)
+    xm = x * mult
     reg = np.zeros((n_players, nmax))
     for p in range(n_players):
-        x[p, : sizes[p]] = 1.0 / sizes[p]
         reg[p, : sizes[p]] = initial_regret
     acc = np.zeros((n_players, nmax))
     u = np.zeros((n_players, nmax))
     drift = np.zeros((n_players, nmax))
     before = x.copy()
-    wbuf, ys, col = _scratch(form, sizes, bs)
+    wbuf, ys, col, cols, g = _scratch(form, sizes, bs)
     steps = 0
     for _ in range(iterations):
         check = early_stop and (steps + 1) % check_every == 0
         if check:
             before[:] = x
         for p in range(n_players):
-            _refresh(form, bs, x, sizes, p, ys)
-        for p in range(n_players):
-            _utilities(form, mts, w, idx, bs, ys, col, x, sizes, p, wbuf, u[p])
+            _refresh(form, bs, xm, sizes, p, ys)
+        _jacobi_utilities(form, mts, w, idx, bs, ys, col, cols, g, xm, sizes, wbuf, u)
         for p in range(n_players):
             n = sizes[p]
             v = 0.0
             for i in range(n):
-                v += u[p, i] * x[p, i]
+                v += u[p, i] * xm[p, i]
             s = 0.0
             for i in range(n):
                 drift[p, i] = u[p, i] - v
                 reg[p, i] += drift[p, i]
                 if reg[p, i] > 0:
-                    s += reg[p, i]
+                    s += mult[p, i] * reg[p, i]
             for i in range(n):
                 if s > 0:
                     pos = reg[p, i] if reg[p, i] > 0 else 0.0
-                    x[p, i] = gamma * (1.0 / n) + (1.0 - gamma) * (pos / s)
+                    x[p, i] = gamma * (1.0 / ntot[p]) + (1.0 - gamma) * (pos / s)
                 else:
-                    x[p, i] = 1.0 / n
+                    x[p, i] = 1.0 / ntot[p]
+                xm[p, i] = x[p, i] * mult[p, i]
                 acc[p, i] += x[p, i]
         steps += 1
         # Unchanged iterate -> unchanged utilities -> the regrets move by the same drift every
@@ -248,7 +316,7 @@ def rm(form, mts, w, idx, bs, sizes, iterations, gamma, initial_regret, early_st
         if check and steps < iterations and _same(x, before, sizes):
             frozen = True
             for p in range(n_players):
-                frozen = frozen and _frozen_signs(reg[p], drift[p], sizes[p])
+                frozen = frozen and _frozen_signs(reg[p], drift[p], mult[p], sizes[p])
             if frozen:
                 acc += (iterations - steps) * x
                 break
@@ -256,12 +324,11 @@ def rm(form, mts, w, idx, bs, sizes, iterations, gamma, initial_regret, early_st
 
 
 @_jit
-def shor(form, mts, w, idx, bs, sizes, iterations, lam, tau, mu, c, norm, avg, early_stop, check_every):
+def shor(form, mts, w, idx, bs, sizes, mult, iterations, lam, tau, mu, c, norm, avg, early_stop, check_every):
     n_players = sizes.shape[0]
     nmax = sizes.max()
-    sigma = np.zeros((n_players, nmax))
-    for p in range(n_players):
-        sigma[p, : sizes[p]] = 1.0 / sizes[p]
+    ntot, sigma = _start(mult, sizes, 1.0)
+    xm = sigma * mult
     q = np.zeros((n_players, nmax))
     ghat = np.zeros((n_players, nmax))
     acc = np.zeros((n_players, nmax))
@@ -270,9 +337,9 @@ def shor(form, mts, w, idx, bs, sizes, iterations, lam, tau, mu, c, norm, avg, e
     z = np.zeros(nmax)
     drift = np.zeros((n_players, nmax))
     before = sigma.copy()
-    wbuf, ys, col = _scratch(form, sizes, bs)
+    wbuf, ys, col, cols, g = _scratch(form, sizes, bs)
     for p in range(n_players):
-        _refresh(form, bs, sigma, sizes, p, ys)
+        _refresh(form, bs, xm, sizes, p, ys)
     steps = 0
     for _ in range(iterations):
         check = early_stop and (steps + 1) % check_every == 0
@@ -281,13 +348,13 @@ def shor(form, mts, w, idx, bs, sizes, iterations, lam, tau, mu, c, norm, avg, e
         same_gain = True
         for p in range(n_players):  # Gauss-Seidel: p sees the players already updated
             n = sizes[p]
-            _utilities(form, mts, w, idx, bs, ys, col, sigma, sizes, p, wbuf, u)
+            _utilities(form, mts, w, idx, bs, ys, col, xm, sizes, p, wbuf, u)
             total = 0.0
             umax = -np.inf
             for j in range(n):
-                total += u[j]
+                total += mult[p, j] * u[j]
                 umax = max(umax, u[j])
-            mean = total / n
+            mean = total / ntot[p]
             hmax = 0.0
             for j in range(n):
                 g = u[j] - mean
@@ -302,15 +369,16 @@ def shor(form, mts, w, idx, bs, sizes, iterations, lam, tau, mu, c, norm, avg, e
                 drift[p, j] = h[j] / scale
                 v = q[p, j] + drift[p, j]
                 q[p, j] = max(0.0, v)
-                qs += q[p, j]
+                qs += mult[p, j] * q[p, j]
                 z[j] = math.exp((u[j] - umax) / tau)
-                zs += z[j]
+                zs += mult[p, j] * z[j]
             same_gain = same_gain and qs > 1e-12
             for j in range(n):
-                rho = q[p, j] / qs if qs > 1e-12 else 1.0 / n
-                b = z[j] / zs if zs > 1e-12 else 1.0 / n
+                rho = q[p, j] / qs if qs > 1e-12 else 1.0 / ntot[p]
+                b = z[j] / zs if zs > 1e-12 else 1.0 / ntot[p]
                 sigma[p, j] = (1.0 - lam) * rho + lam * b
-            _refresh(form, bs, sigma, sizes, p, ys)
+                xm[p, j] = sigma[p, j] * mult[p, j]
+            _refresh(form, bs, xm, sizes, p, ys)
         if avg:
             for p in range(n_players):
                 for j in range(sizes[p]):
@@ -321,7 +389,7 @@ def shor(form, mts, w, idx, bs, sizes, iterations, lam, tau, mu, c, norm, avg, e
         if check and steps < iterations and same_gain and _same(sigma, before, sizes):
             frozen = True
             for p in range(n_players):
-                frozen = frozen and _frozen_signs(q[p], drift[p], sizes[p])
+                frozen = frozen and _frozen_signs(q[p], drift[p], mult[p], sizes[p])
             if frozen:
                 if avg:
                     acc += (iterations - steps) * sigma
@@ -337,22 +405,91 @@ def usable(payoffs) -> bool:
 
 _EMPTY_2D = np.zeros((0, 0))
 
+# Merge strategies with identical payoffs before running a kernel (exact: see the module
+# docstring). A switch for tests that compare against the unmerged kernels.
+LUMP = True
 
-def prepare(payoffs):
-    """The kernel arguments (form, mts, w, idx, bs, sizes) of a dense or factored meta-game;
-    dense: M_p with p's axis first, flattened to (n_p, R)."""
+
+def duplicate_classes(rows: np.ndarray):
+    """Classes of identical rows of a 2-D array, numbered by first appearance: (reps, cls,
+    counts) with ``reps`` the first row of each class, ``cls[j]`` the class of row j and
+    ``counts`` the class sizes."""
+    n = rows.shape[0]
+    if n <= 1 or rows.shape[1] == 0:
+        return np.arange(min(n, 1)), np.zeros(n, dtype=np.int64), np.array([n] if n else [], dtype=np.int64)
+    _, first, inverse = np.unique(rows, axis=0, return_index=True, return_inverse=True)
+    order = np.argsort(first)
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    cls = rank[np.asarray(inverse).reshape(-1)].astype(np.int64)
+    return first[order].astype(np.int64), cls, np.bincount(cls, minlength=len(order)).astype(np.int64)
+
+
+def lump(payoffs, enabled: bool | None = None):
+    """``(lumped, classes, counts)``: the meta-game restricted to one representative per class
+    of payoff-identical strategies (a :class:`FactoredGame` stays factored; dense tensors are
+    indexed), the class of every original strategy and the class sizes, per player. Factored:
+    identical rows of a player's realization-weight factor; dense: identical payoff slices along
+    the player's axis in every tensor. With ``enabled`` False (default: ``LUMP``) every strategy
+    is its own class and the meta-game is returned as it is."""
+    enabled = LUMP if enabled is None else enabled
     if isinstance(payoffs, FactoredGame):
-        n = len(payoffs)
-        return (1, (_EMPTY_2D,) * n, payoffs.weights, payoffs.index, tuple(payoffs.factors),
-                np.asarray(payoffs.sizes, dtype=np.int64))
-    mts = tuple(
-        np.ascontiguousarray(np.moveaxis(np.asarray(m, dtype=np.float64), p, 0)).reshape(m.shape[p], -1)
-        for p, m in enumerate(payoffs)
-    )
+        if not enabled:
+            return payoffs, [np.arange(n) for n in payoffs.sizes], [np.ones(n, dtype=np.int64) for n in payoffs.sizes]
+        parts = [duplicate_classes(f) for f in payoffs.factors]
+        if all(len(r) == f.shape[0] for (r, _, _), f in zip(parts, payoffs.factors)):
+            return payoffs, [c for _, c, _ in parts], [k for _, _, k in parts]
+        lumped = FactoredGame(payoffs.weights, payoffs.index, [f[r] for (r, _, _), f in zip(parts, payoffs.factors)])
+        return lumped, [c for _, c, _ in parts], [k for _, _, k in parts]
+    tensors = [np.asarray(m, dtype=np.float64) for m in payoffs]
+    shape = tensors[0].shape
+    if not enabled:
+        return tensors, [np.arange(n) for n in shape], [np.ones(n, dtype=np.int64) for n in shape]
+    parts = []
+    for k, n in enumerate(shape):
+        rows = np.concatenate([np.moveaxis(m, k, 0).reshape(n, -1) for m in tensors], axis=1)
+        parts.append(duplicate_classes(rows))
+    if all(len(r) == n for (r, _, _), n in zip(parts, shape)):
+        return tensors, [c for _, c, _ in parts], [k for _, _, k in parts]
+    reps = np.ix_(*[r for r, _, _ in parts])
+    return [m[reps] for m in tensors], [c for _, c, _ in parts], [k for _, _, k in parts]
+
+
+FACTORED_OP_COST = 3.0  # as solvers/psro/loop.py: a factored multiply-add costs 2-3 dense ones
+DENSE_LIMIT = 2_000_000  # entries per tensor
+
+
+def _dense_is_cheaper(game: FactoredGame) -> bool:
+    """The cost model of ``solvers.psro.loop.choose_form`` at the merged sizes: a step contracts
+    N dense tensors of prod r entries, or the factored terms (2 r S per player, N^2 per term)."""
+    sizes = game.sizes
+    entries = float(np.prod(sizes))
+    dense_cost = len(sizes) * entries
+    terms = 2.0 * sum(r * f.shape[1] for r, f in zip(sizes, game.factors)) + len(sizes) ** 2 * game.weights.shape[0]
+    build = float(np.prod(sizes[:-1])) * game.weights.shape[0]  # FactoredGame.dense()'s intermediate
+    return entries <= DENSE_LIMIT and build <= 10 * DENSE_LIMIT and dense_cost < FACTORED_OP_COST * terms
+
+
+def prepare(payoffs, merge: bool | None = None):
+    """The kernel arguments (form, mts, w, idx, bs, sizes, mult) of a dense or factored meta-game
+    after merging duplicates (:func:`lump`, unless ``merge`` is False; ``sizes`` are the class counts, ``mult`` the padded
+    class sizes), and the classes for :func:`unpad`. Dense: M_p with p's axis first, flattened
+    to (n_p, R)."""
+    lumped, classes, counts = lump(payoffs, merge)
+    if isinstance(lumped, FactoredGame) and lumped is not payoffs and _dense_is_cheaper(lumped):
+        lumped = lumped.dense()  # few distinct strategies: the small dense tensors beat the terms
+    sizes = np.asarray([len(k) for k in counts], dtype=np.int64)
+    mult = np.zeros((len(counts), int(sizes.max())))
+    for p, k in enumerate(counts):
+        mult[p, : len(k)] = k
+    if isinstance(lumped, FactoredGame):
+        n = len(lumped)
+        return (1, (_EMPTY_2D,) * n, lumped.weights, lumped.index, tuple(lumped.factors), sizes, mult), classes
+    mts = tuple(np.ascontiguousarray(np.moveaxis(m, p, 0)).reshape(m.shape[p], -1) for p, m in enumerate(lumped))
     n = len(mts)
-    return 0, mts, np.zeros((0, n)), np.zeros((0, n), dtype=np.int64), (_EMPTY_2D,) * n, \
-        np.asarray(payoffs[0].shape, dtype=np.int64)
+    return (0, mts, np.zeros((0, n)), np.zeros((0, n), dtype=np.int64), (_EMPTY_2D,) * n, sizes, mult), classes
 
 
-def unpad(rows: np.ndarray, sizes) -> list[np.ndarray]:
-    return [rows[p, : int(n)].copy() for p, n in enumerate(sizes)]
+def unpad(rows: np.ndarray, classes) -> list[np.ndarray]:
+    """Per player, the kernel's class values expanded to the original strategies."""
+    return [rows[p, : int(c.max()) + 1][c] for p, c in enumerate(classes)]

@@ -21,17 +21,21 @@ distribution until the L1 change of one step is below ``tol`` = 1e-12, at most `
 steps (a sparse LU factorisation suffers catastrophic fill-in on this "rook's graph" and a
 dense S x S solve is infeasible). On PSRO meta-games the chain converges in a few hundred
 steps; a call that hits ``max_steps`` returns the last iterate and is counted in
-``state["not_converged"]`` (reported by the experiment scripts). The chain has prod n_k states
-and sum_k (n_k - 1) transitions from each; meta-games whose transition count exceeds
-``max_transitions`` (3-player Leduc or 4-player Kuhn at 100 PSRO iterations) are refused with
-a clear error.
+``state["not_converged"]`` (reported by the experiment scripts).
+
+Payoff-identical strategies (PSRO populations repeat best responses) are merged first, which
+lumps the chain exactly (:func:`alpharank`): the same iterates and stopping rule up to
+summation order on a chain with one state per profile of classes. The lumped chain has
+prod r_k states (r_k: player k's number of distinct strategies) and sum_k (r_k - 1)
+transitions from each; meta-games whose lumped transition count exceeds ``max_transitions``
+are refused with a clear error.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from games.matrix import sizes_of
+from games.matrix import FactoredGame, sizes_of
 from gtlearn.core.backend import to_numpy
 from gtlearn.core.errors import GtlearnError
 from solvers.psro.meta_solvers.base import MetaSolver
@@ -51,49 +55,79 @@ def fixation_probability(delta: np.ndarray, alpha: float, m: int) -> np.ndarray:
 
 
 def alpharank(payoffs, alpha=100.0, m=50, eps=1e-8, max_transitions=30_000_000, tol=1e-12, max_steps=20_000,
-              normalise_payoffs=True, info=None):
+              normalise_payoffs=True, info=None, lump=None):
     """Per-player marginals of the alpha-Rank stationary distribution. ``info`` (a dict), if
-    given, receives ``steps`` and ``converged``."""
+    given, receives ``steps``, ``converged`` and ``states`` (of the lumped chain).
+
+    Payoff-identical strategies are merged first (``lump``, default
+    :data:`solvers.psro.meta_solvers._fast.LUMP`): swapping two of them is a symmetry of the
+    chain, so the uniform start, every power-iteration iterate and the stationary distribution are
+    uniform over each block of profiles that differ only by such swaps, and the chain lumps
+    exactly. The lumped chain has one state per class profile c; a deviation of player k to class
+    d has probability eta * |d| * rho (|d| the class size), deviations to a duplicate of the
+    current strategy are self-loops, the perturbation gives eps |c| / S with |c| the block size
+    and S the original profile count, the start is |c| / S, and the L1 change of one step equals
+    the original one; eta and S are those of the original chain. The marginal of a strategy is
+    its class marginal divided by the class size. Same iterates up to summation order, same
+    stopping rule; ``max_transitions`` bounds the chain actually built."""
     import scipy.sparse as sp
 
-    shape = sizes_of(payoffs)  # checked before a factored meta-game builds its dense tensors
+    from solvers.psro.meta_solvers._fast import lump as lump_duplicates
+
+    full_shape = sizes_of(payoffs)
+    num_full = int(np.prod(full_shape))
+    eta = 1.0 / max(1, sum(n - 1 for n in full_shape))
+    if not isinstance(payoffs, FactoredGame):
+        payoffs = [np.asarray(to_numpy(t), dtype=np.float64) for t in payoffs]
+    lumped, classes, counts = lump_duplicates(payoffs, lump)  # before a factored game builds dense tensors
+    shape = tuple(len(c) for c in counts)
     num_profiles = int(np.prod(shape))
     transitions = num_profiles * sum(n - 1 for n in shape)
     if transitions > max_transitions:
         raise GtlearnError(
-            f"alpha-rank over {num_profiles:,} joint profiles needs {transitions:,} transitions, more than "
-            f"max_transitions={max_transitions:,} (the Markov chain has one state per joint profile)"
+            f"alpha-rank over {num_profiles:,} joint profiles (payoff-identical strategies merged; {num_full:,} "
+            f"before) needs {transitions:,} transitions, more than max_transitions={max_transitions:,} (the Markov "
+            f"chain has one state per joint profile)"
         )
-    tensors = [np.asarray(to_numpy(t), dtype=np.float64) for t in payoffs]
+    tensors = [np.asarray(to_numpy(t), dtype=np.float64) for t in lumped]
     scale = max(float(np.max(np.abs(t))) for t in tensors) if normalise_payoffs else 1.0
     scale = scale if scale > 0 else 1.0
-    eta = 1.0 / max(1, sum(n - 1 for n in shape))
+    ndim = len(shape)
+    mults = [np.asarray(c, dtype=np.float64).reshape([-1 if q == k else 1 for q in range(ndim)])
+             for k, c in enumerate(counts)]
+    block = np.ones(shape)
+    for mk in mults:
+        block = block * mk  # |c|: profiles of the original chain in each lumped state
     idx = np.arange(num_profiles).reshape(shape)
     rows, cols, vals = [], [], []
     for k, n_k in enumerate(shape):
         if n_k < 2:
             continue
         f = tensors[k] / scale
+        mk = np.broadcast_to(mults[k], shape)
         for shift in range(1, n_k):
-            # s' = s with player k's strategy replaced by (s_k + shift) mod n_k
+            # s' = s with player k's class replaced by (s_k + shift) mod n_k
             f_new = np.roll(f, -shift, axis=k)
             dest = np.roll(idx, -shift, axis=k)
             rows.append(idx.reshape(-1))
             cols.append(dest.reshape(-1))
-            vals.append(eta * fixation_probability(f_new - f, alpha, m).reshape(-1))
-    if not rows:  # every player has a single strategy
+            size = np.roll(mk, -shift, axis=k)
+            vals.append((eta * size * fixation_probability(f_new - f, alpha, m)).reshape(-1))
+    if not rows:  # every player has a single class of strategies
         if info is not None:
-            info.update(steps=0, converged=True)
-        return [np.ones(n) for n in shape]
+            info.update(steps=0, converged=True, states=num_profiles)
+        return [np.ones(n) for n in full_shape]
     rows, cols, vals = np.concatenate(rows), np.concatenate(cols), np.concatenate(vals)
     out_prob = np.bincount(rows, weights=vals, minlength=num_profiles)
-    # P^T, so that one step is pi <- (1 - eps) P^T pi + eps / S
+    # P^T, so that one step is pi <- (1 - eps) P^T pi + eps |c| / S
     pt = sp.coo_matrix((vals, (cols, rows)), shape=(num_profiles, num_profiles)).tocsr()
     self_loop = 1.0 - out_prob
-    pi = np.full(num_profiles, 1.0 / num_profiles)
+    block = block.reshape(-1)
+    noise = eps * block / num_full
+    pi = block / num_full
     converged, step = False, 0
     for step in range(1, max_steps + 1):
-        new = (1.0 - eps) * (pt @ pi + self_loop * pi) + eps / num_profiles
+        new = (1.0 - eps) * (pt @ pi + self_loop * pi) + noise
         new /= new.sum()
         change = np.abs(new - pi).sum()
         pi = new
@@ -101,9 +135,13 @@ def alpharank(payoffs, alpha=100.0, m=50, eps=1e-8, max_transitions=30_000_000, 
             converged = True
             break
     if info is not None:
-        info.update(steps=step, converged=converged)
+        info.update(steps=step, converged=converged, states=num_profiles)
     pi = pi.reshape(shape)
-    return [pi.sum(axis=tuple(q for q in range(len(shape)) if q != k)) for k in range(len(shape))]
+    out = []
+    for k in range(ndim):
+        marginal = pi.sum(axis=tuple(q for q in range(ndim) if q != k)) / counts[k]
+        out.append(marginal[classes[k]])
+    return out
 
 
 class AlphaRank(MetaSolver):

@@ -36,12 +36,12 @@ def _l2_project(y, gamma, xp):
 def projected_replicator_dynamics(payoffs, iterations=100_000, dt=1e-3, gamma=1e-6, projection="floor", fast=True,
                                   early_stop=False, check_every=1000, info=None):
     if projection == "floor" and fast and _fast.usable(payoffs):
-        form, mts, w, idx, bs, sizes = _fast.prepare(payoffs)
-        out, steps = _fast.prd(form, mts, w, idx, bs, sizes, int(iterations), float(dt), float(gamma), bool(early_stop),
+        args, classes = _fast.prepare(payoffs)
+        out, steps = _fast.prd(*args, int(iterations), float(dt), float(gamma), bool(early_stop),
                                int(check_every))
         if info is not None:
             info.append(int(steps))
-        return _fast.unpad(out, sizes)
+        return _fast.unpad(out, classes)
     xp = array_module(payoffs)
     shape = sizes_of(payoffs)
     x = [xp.full(n, 1.0 / n) for n in shape]

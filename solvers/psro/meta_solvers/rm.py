@@ -19,12 +19,12 @@ INITIAL_REGRET = 1e-6
 
 def regret_matching(payoffs, iterations=100_000, gamma=1e-6, fast=True, early_stop=False, check_every=1000, info=None):
     if fast and _fast.usable(payoffs):
-        form, mts, w, idx, bs, sizes = _fast.prepare(payoffs)
-        out, steps = _fast.rm(form, mts, w, idx, bs, sizes, int(iterations), float(gamma), INITIAL_REGRET, bool(early_stop),
+        args, classes = _fast.prepare(payoffs, merge=False)  # round-off chaotic: see _fast
+        out, steps = _fast.rm(*args, int(iterations), float(gamma), INITIAL_REGRET, bool(early_stop),
                               int(check_every))
         if info is not None:
             info.append(int(steps))
-        return _fast.unpad(out, sizes)
+        return _fast.unpad(out, classes)
     xp = array_module(payoffs)
     shape = sizes_of(payoffs)
     x = [xp.full(n, 1.0 / n) for n in shape]

@@ -46,12 +46,12 @@ def shor_inner(payoffs, iterations, lam, tau, mu, c, norm=True, avg=True, fast=T
     if any(n == 0 for n in shape):
         return [xp.zeros(n) for n in shape]
     if fast and _fast.usable(payoffs):
-        form, mts, w, idx, bs, sizes = _fast.prepare(payoffs)
-        out, steps = _fast.shor(form, mts, w, idx, bs, sizes, int(iterations), float(lam), float(tau), float(mu), float(c),
+        args, classes = _fast.prepare(payoffs)
+        out, steps = _fast.shor(*args, int(iterations), float(lam), float(tau), float(mu), float(c),
                                 bool(norm), bool(avg), bool(early_stop), int(check_every))
         if info is not None:
             info.append(int(steps))
-        return _fast.unpad(out, sizes)
+        return _fast.unpad(out, classes)
     sigma = [xp.full(n, 1.0 / n) for n in shape]
     q = [xp.zeros(n) for n in shape]
     ghat = [xp.zeros(n) for n in shape]
