@@ -23,26 +23,19 @@ CHANCE = -1
 TERMINAL = -2
 
 
-@njit(cache=True, nogil=True, inline="always")
-def _reach_of(n, parent, parent_player, edge_slot, chance_prob, policy_flat, player, reach):
-    """pi_{-player}(n) from its parent's entry in ``reach``."""
-    pp = parent_player[n]
-    x = reach[parent[n]]
-    if pp == CHANCE:
-        x *= chance_prob[n]
-    elif pp != player:
-        x *= policy_flat[edge_slot[n]]
-    return x
-
-
 @njit(cache=True, nogil=True)
 def forward_chunk(c0, c1, parent, parent_player, edge_slot, chance_prob, terminal, payoffs, policy_flat, player, opp, u,
-                  u_on):
+                   u_on):
     """Nodes c0..c1-1 (one level): pi_{-p} of inner nodes into ``opp``; at terminals the leaf
     value pi_{-p}(z) u_p(z) straight into ``u`` and ``u_on`` (so the way up never branches).
     Node-driven: every node reads its parent's reach, so any split of a level is race-free."""
     for n in range(np.uint64(c0), np.uint64(c1)):  # unsigned: see _cfr_up_chunk
-        x = _reach_of(n, parent, parent_player, edge_slot, chance_prob, policy_flat, player, opp)
+        pp = parent_player[n]
+        x = opp[parent[n]]
+        if pp == CHANCE:
+            x *= chance_prob[n]
+        elif pp != player:
+            x *= policy_flat[edge_slot[n]]
         z = terminal[n]
         if z >= 0:
             leaf = x * payoffs[z, player]
@@ -58,9 +51,16 @@ def _cfr_forward_chunk(c0, c1, parent, parent_player, edge_slot, chance_prob, te
     """The CFR pass's forward sweep over nodes c0..c1-1: w(n) = pi_{-p}(n) at inner nodes, the
     leaf value pi_{-p}(z) u_p(z) at terminals. One array for both (the backward sweep then
     replaces w at inner nodes by u, once their children no longer need the reach): one write
-    stream instead of two interleaved ones."""
+    stream instead of two interleaved ones. The reach step repeats :func:`forward_chunk`'s on
+    purpose: sharing it through an inlined helper made the threaded pass 2.4x slower (measured
+    on the 2.27M-node battleship game, 2 threads: 14 -> 34 ms per pass pair)."""
     for n in range(np.uint64(c0), np.uint64(c1)):  # unsigned: see _cfr_up_chunk
-        x = _reach_of(n, parent, parent_player, edge_slot, chance_prob, policy_flat, player, w)
+        pp = parent_player[n]
+        x = w[parent[n]]
+        if pp == CHANCE:
+            x *= chance_prob[n]
+        elif pp != player:
+            x *= policy_flat[edge_slot[n]]
         z = terminal[n]
         w[n] = x * payoffs[z, player] if z >= 0 else x
 
