@@ -90,18 +90,10 @@ class IterationRecord:
         return Metrics(iteration=self.iteration, gap=self.exploitability, extra=extra)
 
 
-FACTORED_OP_COST = 3.0  # measured: a factored multiply-add (gathers) costs 2-3 dense ones (SIMD)
-
-
 def choose_form(meta_game: MetaGame, size: int) -> str:
     """"dense" or "factored": whichever contraction is cheaper with ``size`` policies each
-    (dense: N size^N multiply-adds per step; factored: 2 size sum_q S_q + N^2 K, weighted by
-    FACTORED_OP_COST)."""
-    factored = meta_game.factored()
-    n = meta_game.num_players
-    dense_cost = n * float(size) ** n
-    terms = 2.0 * size * sum(f.shape[1] for f in factored.factors) + n * n * factored.weights.shape[0]
-    factored_cost = FACTORED_OP_COST * terms
+    (:meth:`games.matrix.FactoredGame.contraction_costs`)."""
+    dense_cost, factored_cost = meta_game.factored().contraction_costs((size,) * meta_game.num_players)
     return "factored" if factored_cost < dense_cost else "dense"
 
 

@@ -455,19 +455,16 @@ def lump(payoffs, enabled: bool | None = None):
     return [m[reps] for m in tensors], [c for _, c, _ in parts], [k for _, _, k in parts]
 
 
-FACTORED_OP_COST = 3.0  # as solvers/psro/loop.py: a factored multiply-add costs 2-3 dense ones
 DENSE_LIMIT = 2_000_000  # entries per tensor
 
 
 def _dense_is_cheaper(game: FactoredGame) -> bool:
-    """The cost model of ``solvers.psro.loop.choose_form`` at the merged sizes: a step contracts
-    N dense tensors of prod r entries, or the factored terms (2 r S per player, N^2 per term)."""
-    sizes = game.sizes
-    entries = float(np.prod(sizes))
-    dense_cost = len(sizes) * entries
-    terms = 2.0 * sum(r * f.shape[1] for r, f in zip(sizes, game.factors)) + len(sizes) ** 2 * game.weights.shape[0]
-    build = float(np.prod(sizes[:-1])) * game.weights.shape[0]  # FactoredGame.dense()'s intermediate
-    return entries <= DENSE_LIMIT and build <= 10 * DENSE_LIMIT and dense_cost < FACTORED_OP_COST * terms
+    """The cost model of ``solvers.psro.loop.choose_form`` at the merged sizes, within a memory
+    limit on the dense tensors and on ``FactoredGame.dense()``'s intermediate."""
+    dense_cost, factored_cost = game.contraction_costs()
+    entries = float(np.prod(game.sizes))
+    build = float(np.prod(game.sizes[:-1])) * game.weights.shape[0]
+    return entries <= DENSE_LIMIT and build <= 10 * DENSE_LIMIT and dense_cost < factored_cost
 
 
 def prepare(payoffs, merge: bool | None = None):
