@@ -6,6 +6,7 @@ import warnings
 import numpy as np
 import pytest
 
+from games.matrix import multilinear
 from games.tree import compile_game, compile_tree
 from gtlearn.core.errors import GtlearnError
 from solvers.best_response import expected_values, nash_conv
@@ -99,6 +100,42 @@ def test_meta_game_equals_per_profile_tree_evaluation(game):
         for p in range(n):
             assert meta.tensors[p][idx] == pytest.approx(values[p], abs=1e-13)
     for a, b in zip(meta.tensors, meta.recompute()):
+        np.testing.assert_allclose(a, b, atol=1e-14)
+
+
+@pytest.mark.parametrize("sizes", [(3, 5), (4, 2, 6), (6, 3, 1), (2, 5, 3, 4), (1, 4, 4)])
+def test_multilinear_reordered_blocks_equal_the_whole_kronecker_block(sizes):
+    """Past KRONECKER_BLOCK_BYTES the factors are reordered by size and the block is built in
+    row slices; a block limit of a few rows forces that path here."""
+    rng = np.random.default_rng(len(sizes))
+    z = 40
+    mats = [rng.random((k, z)) for k in sizes]
+    weights = rng.standard_normal((z, len(sizes)))
+    whole = multilinear(weights, mats)
+    assert whole.shape == (len(sizes), *sizes)
+    expected = np.einsum("zp," + ",".join(f"{c}z" for c in "abcd"[: len(sizes)]) + "->p" + "abcd"[: len(sizes)],
+                         weights, *mats)
+    np.testing.assert_allclose(whole, expected, rtol=1e-12, atol=1e-12)
+    for block in (8 * z, 3 * 8 * z * max(sizes)):
+        np.testing.assert_allclose(multilinear(weights, mats, block_bytes=block), whole, rtol=1e-12, atol=1e-12)
+
+
+def test_meta_game_with_a_small_kronecker_block_limit(monkeypatch):
+    """The incremental extension on the reordered, blocked path equals the whole path."""
+    import games.matrix
+
+    tree = compile_game("kuhn_poker(players=3)")
+    sw = Sweeps(tree)
+    rng = np.random.default_rng(3)
+    pops = [[_random_policy(tree, rng) for _ in range(3)] for _ in range(3)]
+    weights = [np.stack([realization_weights(tree, sw, pol, p)[1] for pol in pops[p]]) for p in range(3)]
+    reference = MetaGame(tree, sw)
+    reference.extend(weights)
+    monkeypatch.setattr(games.matrix.multilinear, "__defaults__", (64,))
+    small = MetaGame(tree, sw)
+    for j in range(3):
+        small.extend([w[j:j + 1] for w in weights])
+    for a, b in zip(small.tensors, reference.tensors):
         np.testing.assert_allclose(a, b, atol=1e-14)
 
 

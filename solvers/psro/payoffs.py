@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from games.matrix import FactoredGame
+from games.matrix import FactoredGame, multilinear
 from games.tree import GameTree
 from solvers.sweeps import Sweeps
 
@@ -42,22 +42,6 @@ def terminal_sequences(tree: GameTree, sweeps: Sweeps) -> np.ndarray:
             inherited[mine, q] = slot[level][mine] - tree.infosets_of(q).start * width + 1
         out[level] = inherited
     return out[sweeps.terminal_nodes]
-
-
-def _multilinear(weights: np.ndarray, mats: list[np.ndarray]) -> np.ndarray:
-    """T_p[i_0, ..., i_{N-1}] = sum_z weights[z, p] prod_r mats[r][i_r, z], for every p.
-    Returns shape (N_payoff, k_0, ..., k_{N-1})."""
-    sizes = [m.shape[0] for m in mats]
-    b = mats[0]
-    for m in mats[1:-1]:
-        b = (b[:, None, :] * m[None, :, :]).reshape(-1, m.shape[1])
-    last = mats[-1]
-    out = np.empty((weights.shape[1], *sizes))
-    if min(sizes) == 0:
-        return out
-    for p in range(weights.shape[1]):
-        out[p] = ((b * weights[:, p]) @ last.T).reshape(sizes)
-    return out
 
 
 def _merge_terminals(sequences: np.ndarray, weights: np.ndarray):
@@ -140,7 +124,7 @@ class MetaGame:
             # Only terminals the new policies reach contribute; best responses reach few of them.
             support = np.flatnonzero(np.any(self.realization[q][ranges[q]] != 0, axis=0))
             mats = [self.realization[r][ranges[r]][:, support] for r in range(self.num_players)]
-            piece = _multilinear(self._weights[support], mats)
+            piece = multilinear(self._weights[support], mats)
             for p in range(self.num_players):
                 tensors[p][tuple(ranges)] = piece[p]
         self.tensors = tensors
@@ -170,5 +154,5 @@ class MetaGame:
 
     def recompute(self) -> list[np.ndarray]:
         """The whole meta-game from scratch (for checking the incremental path)."""
-        piece = _multilinear(self._weights, self.realization)
+        piece = multilinear(self._weights, self.realization)
         return [piece[p] for p in range(self.num_players)]
