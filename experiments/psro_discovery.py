@@ -31,6 +31,7 @@ early; the report shows the K it reached.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 import time
@@ -111,30 +112,63 @@ def run_cell(tree, game: str, solver: str, iterations: int, replica: Replica, ch
     }
 
 
-def sweep(games: list[str], solvers: list[str], iterations: int, replicas: list[Replica], checkpoint_every: int,
-          max_seconds: float | None) -> None:
+def _pending(games, solvers, iterations, replicas) -> list[tuple[str, str, Replica]]:
+    """The cells not cached yet (Nash only on 2-player games), in sweep order."""
+    import pyspiel
+
+    players = {game: pyspiel.load_game(game).num_players() for game in games}
+    return [(game, solver, replica) for replica in replicas for game in games for solver in solvers
+            if not cell_path(game, solver, iterations, replica.name).exists()
+            and not (solver == "nash" and players[game] != 2)]
+
+
+@functools.lru_cache(maxsize=1)  # consecutive cells of one game share its compiled tree
+def _tree(game: str):
     from games.tree import compile_game
+
+    return compile_game(game)
+
+
+def _run_and_cache(game: str, solver: str, iterations: int, replica: Replica, checkpoint_every: int) -> dict:
     from gtlearn.core.io import atomic_write_json
 
+    print(f"[{replica.name}] {short(game)} / {solver} / K={iterations}", flush=True)
+    out = run_cell(_tree(game), game, solver, iterations, replica, checkpoint_every)
+    atomic_write_json(cell_path(game, solver, iterations, replica.name), out)
+    print(f"  [{replica.name}] {short(game)} / {solver}: final {out['final']:.4e} ({out['status']}) {out['seconds']:.0f}s "
+          f"(meta {out['seconds_meta']:.0f}s, {out['meta_form']})", flush=True)
+    return out
+
+
+def sweep(games: list[str], solvers: list[str], iterations: int, replicas: list[Replica], checkpoint_every: int,
+          max_seconds: float | None, jobs: int = 1) -> None:
+    """Every missing cell, cheapest game first; ``jobs`` > 1 runs cells in that many worker
+    processes (each cell is independent and cached atomically, so workers never collide)."""
     start = time.perf_counter()
-    for replica in replicas:
-        for game in games:
-            tree = None
-            for solver in solvers:
-                path = cell_path(game, solver, iterations, replica.name)
-                if path.exists():
-                    continue
-                if max_seconds is not None and time.perf_counter() - start > max_seconds:
-                    print("time budget of this invocation used up", flush=True)
-                    return
-                tree = tree or compile_game(game)
-                if solver == "nash" and tree.num_players != 2:
-                    continue
-                print(f"[{replica.name}] {short(game)} / {solver} / K={iterations}", flush=True)
-                out = run_cell(tree, game, solver, iterations, replica, checkpoint_every)
-                atomic_write_json(path, out)
-                print(f"  final {out['final']:.4e} ({out['status']}) {out['seconds']:.0f}s "
-                      f"(meta {out['seconds_meta']:.0f}s, {out['meta_form']})", flush=True)
+    pending = _pending(games, solvers, iterations, replicas)
+    if jobs <= 1:
+        for game, solver, replica in pending:
+            if max_seconds is not None and time.perf_counter() - start > max_seconds:
+                print("time budget of this invocation used up", flush=True)
+                return
+            _run_and_cache(game, solver, iterations, replica, checkpoint_every)
+        return
+    import multiprocessing
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    queue = list(pending)
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        running = set()
+        while queue or running:
+            while queue and len(running) < jobs and (max_seconds is None or time.perf_counter() - start <= max_seconds):
+                game, solver, replica = queue.pop(0)
+                running.add(pool.submit(_run_and_cache, game, solver, iterations, replica, checkpoint_every))
+            if not running:
+                print("time budget of this invocation used up", flush=True)
+                return
+            done, running = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                future.result()  # a worker's error ends the sweep with its traceback
 
 
 def load_cells(iterations: int) -> dict:
@@ -154,6 +188,7 @@ def main(argv=None) -> None:
     ap.add_argument("--iterations", type=int, default=100)
     ap.add_argument("--checkpoint-every", type=int, default=10)
     ap.add_argument("--max-hours", type=float, default=None, help="stop starting new cells after this long")
+    ap.add_argument("--jobs", type=int, default=1, help="cells run at once, one worker process each")
     ap.add_argument("--report-only", action="store_true")
     ap.add_argument("--stem", default="psro_discovery", help="report file names: experiments/results/STEM.{json,md,png}")
     ap.add_argument("--scope", default=None, help="one sentence saying what a partial sweep covers (top of the report)")
@@ -164,7 +199,7 @@ def main(argv=None) -> None:
     if not args.report_only:
         sweep(games, [s for s in args.solvers.split(",") if s], args.iterations,
               [by_name[n] for n in args.replicas.split(",") if n], args.checkpoint_every,
-              None if args.max_hours is None else args.max_hours * 3600)
+              None if args.max_hours is None else args.max_hours * 3600, args.jobs)
     from psro_discovery_report import write_report
 
     write_report(load_cells(args.iterations), args.iterations, CACHE / "runs", args.stem, args.scope)

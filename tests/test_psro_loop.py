@@ -139,6 +139,31 @@ def test_meta_game_with_a_small_kronecker_block_limit(monkeypatch):
         np.testing.assert_allclose(a, b, atol=1e-14)
 
 
+def test_meta_game_grows_in_place_and_keeps_loaded_states_apart():
+    """extend() writes into spare rows of its own buffers: a state loaded into a second meta-game
+    and extended differently must not leak into the first."""
+    tree = compile_game("kuhn_poker(players=3)")
+    sw = Sweeps(tree)
+    rng = np.random.default_rng(5)
+    weights = lambda: [realization_weights(tree, sw, _random_policy(tree, rng), p)[1][None] for p in range(3)]  # noqa: E731
+    first = MetaGame(tree, sw)
+    for _ in range(3):
+        first.extend(weights())
+    state = {k: v.copy() for k, v in first.state_dict().items()}
+    second = MetaGame(tree, sw)
+    second.load_state_dict(first.state_dict())
+    a, b = weights(), weights()
+    first.extend(a)
+    second.extend(b)
+    for q in range(3):
+        keep = first._keep
+        np.testing.assert_array_equal(first.realization[q], np.vstack([state[f"realization_{q}"], a[q][:, keep]]))
+        np.testing.assert_array_equal(second.realization[q], np.vstack([state[f"realization_{q}"], b[q][:, keep]]))
+    for meta in (first, second):
+        for t, r in zip(meta.tensors, meta.recompute()):
+            np.testing.assert_allclose(t, r, atol=1e-14)
+
+
 def test_aggregate_is_realization_equivalent_to_the_mixture():
     tree = compile_game("kuhn_poker(players=3)")
     sw = Sweeps(tree)

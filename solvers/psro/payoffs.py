@@ -100,13 +100,28 @@ class MetaGame:
     def sizes(self) -> tuple[int, ...]:
         return tuple(x.shape[0] for x in self.realization)
 
+    @staticmethod
+    def _append(rows: np.ndarray, more: np.ndarray) -> np.ndarray:
+        """``rows`` with ``more`` below. The result is the leading rows of a buffer with spare rows
+        at the end, and when ``rows`` is such a view with room left it is extended in place: a
+        population's weights are 0.8 GB on 3-player Leduc at K = 100, and copying them whole at
+        every iteration (np.vstack) took 3 of the 5 seconds of an extension there."""
+        n, extra = rows.shape[0], more.shape[0]
+        buf = rows.base
+        in_place = (isinstance(buf, np.ndarray) and buf.ndim == 2 and buf.shape[1] == rows.shape[1]
+                    and buf.shape[0] >= n + extra and rows.ctypes.data == buf.ctypes.data and rows.flags.c_contiguous)
+        if not in_place:
+            buf = np.empty((n + extra + max(8, (n + extra) // 4), rows.shape[1]))
+            buf[:n] = rows
+        buf[n:n + extra] = more
+        return buf[:n + extra]
+
     def extend(self, new_terminal_weights: list[np.ndarray]) -> None:
         """Append policies: ``new_terminal_weights[q]`` has shape (k_q, Z) (x_q over all terminals,
         in ``sweeps.terminal_nodes`` order)."""
         old = self.sizes
-        self.realization = [
-            np.vstack([x, np.atleast_2d(w)[:, self._keep]]) for x, w in zip(self.realization, new_terminal_weights)
-        ]
+        self.realization = [self._append(x, np.atleast_2d(w)[:, self._keep])
+                            for x, w in zip(self.realization, new_terminal_weights)]
         new = self.sizes
         self._factored = None
         if not self.dense:
@@ -140,7 +155,8 @@ class MetaGame:
         return out
 
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
-        realization = [np.asarray(state[f"realization_{q}"], dtype=np.float64) for q in range(self.num_players)]
+        # copies: extend() writes into spare rows of its own buffers, never into a caller's arrays
+        realization = [np.array(state[f"realization_{q}"], dtype=np.float64) for q in range(self.num_players)]
         sizes = tuple(x.shape[0] for x in realization)
         tensors = None
         if self.dense:
