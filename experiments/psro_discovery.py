@@ -20,7 +20,7 @@ Each cell runs in its own run directory under ``runs/psro_discovery/`` with a ch
 ``--checkpoint-every`` iterations, and its summary is cached there as JSON, so an interrupted
 sweep resumes where it stopped::
 
-    python experiments/psro_discovery.py                          # every replica (many hours)
+    python experiments/psro_discovery.py --jobs 2                 # every replica, 2 cells at a time (many hours)
     python experiments/psro_discovery.py --replicas base --games kuhn_poker --solvers shor,prd
     python experiments/psro_discovery.py --report-only
 
@@ -55,8 +55,8 @@ ORDER = ["kuhn_poker(players=3)", EXTRA_GAMES[0], EXTRA_GAMES[1], V1_GAMES[2], E
 SOLVER_ORDER = ["uniform", "nash", "shor", "alpharank", "prd", "rm"]
 
 
-def cell_path(game: str, solver: str, iterations: int, replica: str) -> Path:
-    return CACHE / f"{slug(game)}__{solver}__{iterations}__{replica}.json"
+def cell_path(game: str, solver: str, iterations: int, replica: str, cache: Path = CACHE) -> Path:
+    return cache / f"{slug(game)}__{solver}__{iterations}__{replica}.json"
 
 
 def make_config(solver: str, replica: Replica, meta_kwargs: dict | None = None):
@@ -112,13 +112,13 @@ def run_cell(tree, game: str, solver: str, iterations: int, replica: Replica, ch
     }
 
 
-def _pending(games, solvers, iterations, replicas) -> list[tuple[str, str, Replica]]:
+def _pending(games, solvers, iterations, replicas, cache: Path = CACHE) -> list[tuple[str, str, Replica]]:
     """The cells not cached yet (Nash only on 2-player games), in sweep order."""
     import pyspiel
 
     players = {game: pyspiel.load_game(game).num_players() for game in games}
     return [(game, solver, replica) for replica in replicas for game in games for solver in solvers
-            if not cell_path(game, solver, iterations, replica.name).exists()
+            if not cell_path(game, solver, iterations, replica.name, cache).exists()
             and not (solver == "nash" and players[game] != 2)]
 
 
@@ -129,29 +129,31 @@ def _tree(game: str):
     return compile_game(game)
 
 
-def _run_and_cache(game: str, solver: str, iterations: int, replica: Replica, checkpoint_every: int) -> dict:
+def _run_and_cache(game: str, solver: str, iterations: int, replica: Replica, checkpoint_every: int,
+                   cache: Path = CACHE) -> dict:
     from gtlearn.core.io import atomic_write_json
 
     print(f"[{replica.name}] {short(game)} / {solver} / K={iterations}", flush=True)
-    out = run_cell(_tree(game), game, solver, iterations, replica, checkpoint_every)
-    atomic_write_json(cell_path(game, solver, iterations, replica.name), out)
+    path = cell_path(game, solver, iterations, replica.name, cache)
+    out = run_cell(_tree(game), game, solver, iterations, replica, checkpoint_every, run_dir=cache / "runs" / path.stem)
+    atomic_write_json(path, out)
     print(f"  [{replica.name}] {short(game)} / {solver}: final {out['final']:.4e} ({out['status']}) {out['seconds']:.0f}s "
           f"(meta {out['seconds_meta']:.0f}s, {out['meta_form']})", flush=True)
     return out
 
 
 def sweep(games: list[str], solvers: list[str], iterations: int, replicas: list[Replica], checkpoint_every: int,
-          max_seconds: float | None, jobs: int = 1) -> None:
+          max_seconds: float | None, jobs: int = 1, cache: Path = CACHE) -> None:
     """Every missing cell, cheapest game first; ``jobs`` > 1 runs cells in that many worker
     processes (each cell is independent and cached atomically, so workers never collide)."""
     start = time.perf_counter()
-    pending = _pending(games, solvers, iterations, replicas)
+    pending = _pending(games, solvers, iterations, replicas, cache)
     if jobs <= 1:
         for game, solver, replica in pending:
             if max_seconds is not None and time.perf_counter() - start > max_seconds:
                 print("time budget of this invocation used up", flush=True)
                 return
-            _run_and_cache(game, solver, iterations, replica, checkpoint_every)
+            _run_and_cache(game, solver, iterations, replica, checkpoint_every, cache)
         return
     import multiprocessing
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -162,7 +164,7 @@ def sweep(games: list[str], solvers: list[str], iterations: int, replicas: list[
         while queue or running:
             while queue and len(running) < jobs and (max_seconds is None or time.perf_counter() - start <= max_seconds):
                 game, solver, replica = queue.pop(0)
-                running.add(pool.submit(_run_and_cache, game, solver, iterations, replica, checkpoint_every))
+                running.add(pool.submit(_run_and_cache, game, solver, iterations, replica, checkpoint_every, cache))
             if not running:
                 print("time budget of this invocation used up", flush=True)
                 return
@@ -171,10 +173,10 @@ def sweep(games: list[str], solvers: list[str], iterations: int, replicas: list[
                 future.result()  # a worker's error ends the sweep with its traceback
 
 
-def load_cells(iterations: int) -> dict:
+def load_cells(iterations: int, cache: Path = CACHE) -> dict:
     """cells[game][solver][replica] = cached summary."""
     cells: dict = {}
-    for path in sorted(CACHE.glob(f"*__{iterations}__*.json")):
+    for path in sorted(cache.glob(f"*__{iterations}__*.json")):
         run = json.loads(path.read_text())
         cells.setdefault(run["game"], {}).setdefault(run["solver"], {})[run["replica"]] = run
     return cells

@@ -121,3 +121,21 @@ def test_extra_games_have_the_documented_sizes(index, nodes, infosets, players):
     tree = compile_game(EXTRA_GAMES[index])
     assert (tree.num_nodes, tree.num_infosets, tree.num_players) == (nodes, infosets, players)
     assert int(tree.legal.sum(axis=1).max()) == {0: 28, 1: 15, 2: 4}[index]  # allocations / board cells
+
+
+def test_psro_sweep_in_worker_processes_caches_the_same_cells(tmp_path):
+    """``experiments/psro_discovery.py --jobs 2`` runs cells in spawned workers; every cached
+    summary equals the one-process sweep's (the cells are independent and deterministic)."""
+    import psro_discovery as sweep_module
+    from replicas import PSRO_REPLICAS
+
+    replicas = [r for r in PSRO_REPLICAS if r.name in ("base", "tie1")]
+    args = (["kuhn_poker"], ["uniform", "prd", "nash"], 3, replicas, 10, None)
+    sweep_module.sweep(*args, jobs=1, cache=tmp_path / "serial")
+    sweep_module.sweep(*args, jobs=2, cache=tmp_path / "workers")
+    serial, workers = sweep_module.load_cells(3, tmp_path / "serial"), sweep_module.load_cells(3, tmp_path / "workers")
+    assert sorted(serial["kuhn_poker"]) == ["nash", "prd", "uniform"]
+    for solver, by_replica in serial["kuhn_poker"].items():
+        assert sorted(by_replica) == ["base", "tie1"]
+        for name, cell in by_replica.items():
+            assert workers["kuhn_poker"][solver][name]["curve"] == cell["curve"]
