@@ -87,6 +87,7 @@ def worker(out: str, algos: list[str]) -> None:
                              "moved": max(float((weights[k] - initial[k]).abs().max()) for k in weights)}
     if rank == 0:
         torch.save(results, f"{out}/results-{size}.pt")
+    Path(out, f"trained-{rank}").touch()  # this rank got through every trainer and gather
     if size > 1:  # leave the process group before exiting (gloo aborts otherwise, now and then)
         import torch.distributed as dist
 
@@ -100,6 +101,23 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _teardown_abort_only(out: Path, processes: int, stderr: str) -> bool:
+    """True when every rank finished training and saved (its ``trained-<rank>`` marker exists)
+    and the failure is gloo's abort while the processes leave ("terminate called without an
+    active exception", SIGABRT; seen once in ~10 CI runs on 2 busy cores, after results-2.pt had
+    been written, despite the barrier and destroy_process_group above). The results are complete
+    then, so the comparison still runs; the abort is reported as a warning."""
+    if "terminate called without an active exception" not in stderr:
+        return False
+    if not all((out / f"trained-{r}").exists() for r in range(processes)):
+        return False
+    import warnings
+
+    warnings.warn(f"accelerate launch with {processes} processes aborted after every rank had finished: "
+                  f"{stderr.strip().splitlines()[0][:200]}", stacklevel=2)
+    return True
+
+
 def launch(out: Path, processes: int, algos: list[str]) -> dict:
     cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", str(processes),
            "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port",
@@ -110,7 +128,7 @@ def launch(out: Path, processes: int, algos: list[str]) -> dict:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1",
            "TOKENIZERS_PARALLELISM": "false"}
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200)
-    if proc.returncode != 0:
+    if proc.returncode != 0 and not _teardown_abort_only(out, processes, proc.stderr):
         raise AssertionError(f"accelerate launch failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
     import torch
 
