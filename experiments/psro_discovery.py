@@ -24,6 +24,17 @@ sweep resumes where it stopped::
     python experiments/psro_discovery.py --replicas base --games kuhn_poker --solvers shor,prd
     python experiments/psro_discovery.py --report-only
 
+The BLAS thread count is part of a cell's arithmetic: NumPy's matrix products (the meta-game
+payoffs of ``games.matrix.multilinear`` among them) run on OpenBLAS, which splits a product
+differently with a different number of threads and so changes the last bits; RM's 100,000-step trajectories
+amplify that (5-sided Liar's Dice, RM, replica perturb1: e_100 = 0.1163 with 2 OpenBLAS threads,
+0.1193 with 1, whatever NUMBA_NUM_THREADS is; the Numba kernels sum in fixed orders). Give
+``OPENBLAS_NUM_THREADS`` explicitly to reproduce a cell. Workers inherit the environment, so
+with ``--jobs N`` on C cores set ``OPENBLAS_NUM_THREADS`` and ``NUMBA_NUM_THREADS`` to C/N to keep
+them from oversubscribing the cores. The whole v1 sweep, one replica, on 2 cores::
+
+    NUMBA_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 python experiments/psro_discovery.py --games v1 --replicas perturb1 --jobs 2
+
 A meta-solver that refuses a meta-game (alpharank above ``max_transitions``) ends its cell
 early; the report shows the K it reached.
 """
@@ -48,9 +59,12 @@ from replicas import PSRO_REPLICAS, Replica, permuted_meta_solver, replica_tree 
 
 CACHE = ROOT / "runs" / "psro_discovery"
 SOLVERS = ["uniform", "nash", "prd", "rm", "alpharank", "shor"]
-# Cheapest first: 3-player Leduc (dense 3-player meta-game, 1.8M-node tree) last.
-ORDER = ["kuhn_poker(players=3)", EXTRA_GAMES[0], EXTRA_GAMES[1], V1_GAMES[2], EXTRA_GAMES[2], "leduc_poker",
-         "kuhn_poker(players=4)", V1_GAMES[6], "liars_dice(dice_sides=5)", EXTRA_GAMES[3], "liars_dice(dice_sides=6)",
+# Cheapest first, by the CPU seconds one replica of every meta-solver took on a 2-core box
+# (runs/psro_discovery/cost_note.md): Battleship 2x2 ~40 s ... 3p Blotto ~370 s, 4p Kuhn
+# ~1,300 s, 3-player Leduc ~6,000 s (dense 3-player meta-game, 1.8M-node tree) last. Within a
+# game, SOLVER_ORDER is cheapest first too (RM, unmerged, is the dearest everywhere).
+ORDER = [EXTRA_GAMES[2], EXTRA_GAMES[0], "leduc_poker", V1_GAMES[6], V1_GAMES[2], "liars_dice(dice_sides=5)",
+         "kuhn_poker(players=3)", EXTRA_GAMES[3], "liars_dice(dice_sides=6)", EXTRA_GAMES[1], "kuhn_poker(players=4)",
          "leduc_poker(players=3)"]
 SOLVER_ORDER = ["uniform", "nash", "shor", "alpharank", "prd", "rm"]
 
@@ -122,6 +136,17 @@ def _pending(games, solvers, iterations, replicas, cache: Path = CACHE) -> list[
             and not (solver == "nash" and players[game] != 2)]
 
 
+def _dearest_first(cells: list[tuple[str, str, Replica]]) -> list[tuple[str, str, Replica]]:
+    """Cells in decreasing expected cost (game by ORDER, then solver by SOLVER_ORDER): with
+    several workers, the longest cells start first so that no core idles at the end while one
+    long cell finishes (longest-processing-time-first scheduling)."""
+    def rank(cell):
+        game, solver, _ = cell
+        return (ORDER.index(game) if game in ORDER else -1, SOLVER_ORDER.index(solver) if solver in SOLVER_ORDER else -1)
+
+    return sorted(cells, key=rank, reverse=True)
+
+
 @functools.lru_cache(maxsize=1)  # consecutive cells of one game share its compiled tree
 def _tree(game: str):
     from games.tree import compile_game
@@ -145,7 +170,9 @@ def _run_and_cache(game: str, solver: str, iterations: int, replica: Replica, ch
 def sweep(games: list[str], solvers: list[str], iterations: int, replicas: list[Replica], checkpoint_every: int,
           max_seconds: float | None, jobs: int = 1, cache: Path = CACHE) -> None:
     """Every missing cell, cheapest game first; ``jobs`` > 1 runs cells in that many worker
-    processes (each cell is independent and cached atomically, so workers never collide)."""
+    processes (each cell is independent and cached atomically, so workers never collide), the
+    dearest cells first. Workers inherit the environment and keep its thread counts, so a cell
+    gives the same numbers with any ``jobs`` (see the module docstring on OPENBLAS_NUM_THREADS)."""
     start = time.perf_counter()
     pending = _pending(games, solvers, iterations, replicas, cache)
     if jobs <= 1:
@@ -158,7 +185,7 @@ def sweep(games: list[str], solvers: list[str], iterations: int, replicas: list[
     import multiprocessing
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
-    queue = list(pending)
+    queue = _dearest_first(pending)
     with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
         running = set()
         while queue or running:
@@ -194,6 +221,7 @@ def main(argv=None) -> None:
     ap.add_argument("--report-only", action="store_true")
     ap.add_argument("--stem", default="psro_discovery", help="report file names: experiments/results/STEM.{json,md,png}")
     ap.add_argument("--scope", default=None, help="one sentence saying what a partial sweep covers (top of the report)")
+    ap.add_argument("--cache", type=Path, default=CACHE, help="where cells, run directories and checkpoints live")
     args = ap.parse_args(argv)
     games = {"all": ALL_GAMES, "v1": V1_GAMES, "extra": EXTRA_GAMES}.get(args.games, [g for g in args.games.split(";") if g])
     games = sorted(games, key=lambda g: ORDER.index(g) if g in ORDER else -1)
@@ -201,10 +229,10 @@ def main(argv=None) -> None:
     if not args.report_only:
         sweep(games, [s for s in args.solvers.split(",") if s], args.iterations,
               [by_name[n] for n in args.replicas.split(",") if n], args.checkpoint_every,
-              None if args.max_hours is None else args.max_hours * 3600, args.jobs)
+              None if args.max_hours is None else args.max_hours * 3600, args.jobs, args.cache)
     from psro_discovery_report import write_report
 
-    write_report(load_cells(args.iterations), args.iterations, CACHE / "runs", args.stem, args.scope)
+    write_report(load_cells(args.iterations, args.cache), args.iterations, args.cache / "runs", args.stem, args.scope)
     print(f"wrote experiments/results/{args.stem}.md")
 
 

@@ -60,26 +60,24 @@ def multilinear(weights: np.ndarray, mats: list[np.ndarray], block_bytes: int = 
     out = np.empty((weights.shape[1], *sizes))
     if min(sizes) == 0:
         return out
-    if int(np.prod(sizes[:-1], dtype=np.int64)) * z * 8 <= block_bytes:
-        b = mats[0]
-        for m in mats[1:-1]:
-            b = (b[:, None, :] * m[None, :, :]).reshape(-1, z)
-        for p in range(weights.shape[1]):
-            out[p] = ((b * weights[:, p]) @ mats[-1].T).reshape(sizes)
-        return out
-    order = sorted(range(len(mats)), key=lambda r: sizes[r])  # stable: ties keep player order
+    order = list(range(len(mats)))
+    whole = int(np.prod(sizes[:-1], dtype=np.int64)) * z * 8 <= block_bytes
+    if not whole:
+        order.sort(key=lambda r: sizes[r])  # stable: ties keep player order
     first, middle, last = mats[order[0]], [mats[r] for r in order[1:-1]], mats[order[-1]]
     inner = [m.shape[0] for m in middle]
-    per_row = int(np.prod(inner, dtype=np.int64)) * z * 8
-    rows = max(1, block_bytes // max(per_row, 1))
-    permuted = np.empty((weights.shape[1], *(sizes[r] for r in order)))
+    # One slice when the whole block fits (the order the committed results were computed in).
+    rows = first.shape[0] if whole else max(1, block_bytes // max(int(np.prod(inner, dtype=np.int64)) * z * 8, 1))
+    identity = order == sorted(order)
+    permuted = out if identity else np.empty((weights.shape[1], *(sizes[r] for r in order)))
     for lo in range(0, first.shape[0], rows):
         b = first[lo:lo + rows]
         for m in middle:
             b = (b[:, None, :] * m[None, :, :]).reshape(-1, z)
         for p in range(weights.shape[1]):
             permuted[p, lo:lo + rows] = ((b * weights[:, p]) @ last.T).reshape(-1, *inner, last.shape[0])
-    out[...] = permuted.transpose(0, *(1 + order.index(r) for r in range(len(mats))))
+    if not identity:
+        out[...] = permuted.transpose(0, *(1 + order.index(r) for r in range(len(mats))))
     return out
 
 

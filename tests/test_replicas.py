@@ -139,3 +139,21 @@ def test_psro_sweep_in_worker_processes_caches_the_same_cells(tmp_path):
         assert sorted(by_replica) == ["base", "tie1"]
         for name, cell in by_replica.items():
             assert workers["kuhn_poker"][solver][name]["curve"] == cell["curve"]
+
+
+def test_psro_sweep_starts_the_dearest_cells_first():
+    """With several workers the sweep queues cells dearest first (3-player Leduc's RM, then its
+    PRD, ...), so that no core idles at the end behind one long cell; every game of the sweep
+    has a place in the cost order (none would silently sort as the cheapest)."""
+    import psro_discovery as sweep_module
+    from discovery_games import ALL_GAMES
+    from replicas import PSRO_REPLICAS
+
+    assert sorted(sweep_module.ORDER) == sorted(ALL_GAMES)
+    base, tie = (r for r in PSRO_REPLICAS if r.name in ("base", "tie1"))
+    cells = [(g, s, r) for r in (base, tie) for g in ("kuhn_poker(players=3)", "leduc_poker(players=3)")
+             for s in ("uniform", "prd", "rm")]
+    queue = sweep_module._dearest_first(cells)
+    assert [(g, s) for g, s, _ in queue[:2]] == [("leduc_poker(players=3)", "rm")] * 2
+    assert [(g, s) for g, s, _ in queue[-2:]] == [("kuhn_poker(players=3)", "uniform")] * 2
+    assert sorted(queue, key=repr) == sorted(cells, key=repr)
