@@ -136,15 +136,17 @@ def _pending(games, solvers, iterations, replicas, cache: Path = CACHE) -> list[
             and not (solver == "nash" and players[game] != 2)]
 
 
-def _dearest_first(cells: list[tuple[str, str, Replica]]) -> list[tuple[str, str, Replica]]:
-    """Cells in decreasing expected cost (game by ORDER, then solver by SOLVER_ORDER): with
-    several workers, the longest cells start first so that no core idles at the end while one
-    long cell finishes (longest-processing-time-first scheduling)."""
-    def rank(cell):
-        game, solver, _ = cell
-        return (ORDER.index(game) if game in ORDER else -1, SOLVER_ORDER.index(solver) if solver in SOLVER_ORDER else -1)
+def _cost_rank(game: str, solver: str = "") -> tuple[int, int]:
+    """Expected cost order of a cell: game by ORDER, then solver by SOLVER_ORDER (names not in
+    them rank as the cheapest)."""
+    return (ORDER.index(game) if game in ORDER else -1, SOLVER_ORDER.index(solver) if solver in SOLVER_ORDER else -1)
 
-    return sorted(cells, key=rank, reverse=True)
+
+def _dearest_first(cells: list[tuple[str, str, Replica]]) -> list[tuple[str, str, Replica]]:
+    """Cells in decreasing expected cost: with several workers, the longest cells start first so
+    that no core idles at the end while one long cell finishes (longest-processing-time-first
+    scheduling)."""
+    return sorted(cells, key=lambda cell: _cost_rank(cell[0], cell[1]), reverse=True)
 
 
 @functools.lru_cache(maxsize=1)  # consecutive cells of one game share its compiled tree
@@ -224,7 +226,7 @@ def main(argv=None) -> None:
     ap.add_argument("--cache", type=Path, default=CACHE, help="where cells, run directories and checkpoints live")
     args = ap.parse_args(argv)
     games = {"all": ALL_GAMES, "v1": V1_GAMES, "extra": EXTRA_GAMES}.get(args.games, [g for g in args.games.split(";") if g])
-    games = sorted(games, key=lambda g: ORDER.index(g) if g in ORDER else -1)
+    games = sorted(games, key=_cost_rank)
     by_name = {r.name: r for r in PSRO_REPLICAS}
     if not args.report_only:
         sweep(games, [s for s in args.solvers.split(",") if s], args.iterations,
