@@ -11,6 +11,14 @@ exploitability -- and the fitness of a configuration on a set of games is the me
   algorithm's; the mechanisms still on form the minimal core, then scored on the held-out games.
 
 Every (configuration, game) result is cached as JSON, so an interrupted study resumes.
+
+Why not ``gtlearn evolve distill``: that verb ablates an *evolved program* syntactically (delete a
+statement, drop an operand, zero a constant; ``evolve/distill.py``) and is what distils a search
+champion (``experiments/results/evolve_distill.md``). VAD-CFR and SHOR-PSRO are built-in published
+algorithms whose mechanisms are named constructor switches, so they are ablated by mechanism here,
+which keeps the rows of the tables meaningful ("no optimism", not "deleted line 14"); the greedy
+rule differs too (distill gates on held-out fitness, this study on training fitness so that the
+held-out games stay a test).
 """
 
 from __future__ import annotations
