@@ -106,6 +106,20 @@ class Study:
                 "core_held_out": self.score(off, self.held_out), "full_held_out": self.score(frozenset(), self.held_out)}
 
 
+def games_text(training: list[str], held: list[str], test_games: list[str], short: Callable) -> str:
+    """The report's sentence on the games, naming any test game left out of the held-out set."""
+    rest = [short(g) for g in test_games if g not in held]
+    left = f" (left out for cost on 2 shared CPU cores: {', '.join(rest)})" if rest else ""
+    return (f"Training games: {', '.join(short(g) for g in training)}; held-out: "
+            f"{', '.join(short(g) for g in held) or 'none'}{left}.")
+
+
+def cost_line(study: Study) -> str:
+    return (f"Cost: {len(study.run_seconds)} runs, {sum(study.run_seconds.values()) / 60:.1f} min of summed wall time "
+            "(2 CPU cores shared with other jobs; runs cached under `runs/`, so this is the cost of the whole study, not "
+            "of the last invocation).")
+
+
 def report_lines(name: str, study: Study, one_off: list[dict], greedy: dict, short: Callable,
                  describe: dict[str, str], core_name: str) -> list[str]:
     lines = [f"## One-off ablations: each mechanism of {name} switched off alone", "",
